@@ -1,0 +1,40 @@
+"""Settings from `HUB_*` environment variables; unset means the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything the hub reads from the environment, read once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/hub.db"
+    broker_url: str = "memory://"
+    config: Path = DEMO_CONFIG
+    blob_dir: Path = Path("./var/blobs")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1_048_576
+    auto_migrate: bool = True
+    queue_prefix: str = "hub"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Delivery tuning: how many messages one destination's worker holds at once,
+    # and how long a destination may take to answer.
+    delivery_prefetch: int = 64
+    delivery_timeout: float = 10.0
+    retry_poll_seconds: float = 0.5
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver the hub uses (psycopg 3 for PostgreSQL)."""
+        url = self.database_url
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain):]
+        return url
