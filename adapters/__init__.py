@@ -1,0 +1,1 @@
+"""Protocol ends and reference simulators of external systems."""

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): ingest, status and trace, dead letters, health."""

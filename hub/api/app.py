@@ -1,0 +1,138 @@
+"""The FastAPI application of a hub process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import ORJSONResponse
+from starlette.responses import Response
+
+from hub import __version__
+from hub.api import problems
+from hub.api.auth import Caller, authenticate
+from hub.errors import NotFound, Transient, TooLarge
+from hub.runtime import Hub, Role
+from hub.store import inspect
+from hub.store.inspect import MESSAGE_STATUSES, MessageFilter
+
+Auth = Annotated[Caller, Depends(authenticate)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes `limit` bytes (never read whole first)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(hub: Hub, role: Role = "all") -> FastAPI:
+    """The API of `hub`; its lifespan starts and stops the hub's tasks for `role`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start(role)
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(title="LGSP Hub", version=__version__, lifespan=lifespan,
+                  default_response_class=ORJSONResponse)
+    app.state.hub = hub
+    problems.install(app)
+
+    @app.post("/api/v1/messages", status_code=202, tags=["messages"])
+    async def send_message(request: Request, caller: Auth) -> Response:
+        """Accept a CloudEvent from a registered system; 202 once it is stored."""
+        system = caller.require_system()
+        raw = await read_body(request, hub.settings.max_body_bytes)
+        message = hub.ingest.parse(system, raw)
+        await hub.ingest.accept(message)
+        return ORJSONResponse({"id": message.id, "status": "accepted"}, status_code=202,
+                              headers={"Location": f"/api/v1/messages/{message.id}"})
+
+    @app.get("/api/v1/messages/{message_id}", tags=["messages"])
+    async def get_message(message_id: str, caller: Auth) -> dict[str, Any]:
+        """A message's status, its deliveries and its trace."""
+        found = await hub.db.run(inspect.get_message, message_id)
+        if found is None or (caller.system and found["source"] != caller.system.id):
+            raise NotFound(f"no message {message_id!r} visible to {caller.name}")
+        return found
+
+    @app.get("/api/v1/messages", tags=["messages"])
+    async def list_messages(
+        caller: Auth,
+        correlationid: str | None = None, type: str | None = None,
+        source: str | None = None,
+        status: Annotated[str | None, Query(pattern="^(" + "|".join(MESSAGE_STATUSES) + ")$")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """Messages newest first; a system sees the ones it sent, an operator all."""
+        own = caller.system.id if caller.system else None
+        items, next_cursor = await hub.db.run(
+            inspect.list_messages, MessageFilter(correlationid, type, source, status),
+            limit=limit, before=cursor, source_only=own,
+        )
+        return {"items": items, "next_cursor": next_cursor}
+
+    @app.get("/api/v1/dead-letters", tags=["dead letters"])
+    async def list_dead_letters(
+        caller: Auth, destination: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        caller.require_operator("viewer")
+        items, next_cursor = await hub.db.run(
+            inspect.list_dead_letters, destination=destination, limit=limit, before=cursor
+        )
+        return {"items": items, "next_cursor": next_cursor}
+
+    @app.get("/api/v1/dead-letters/{delivery_id}", tags=["dead letters"])
+    async def get_dead_letter(delivery_id: int, caller: Auth) -> dict[str, Any]:
+        caller.require_operator("viewer")
+        found = await hub.db.run(inspect.get_dead_letter, delivery_id)
+        if found is None:
+            raise NotFound(f"no dead letter {delivery_id}")
+        return found
+
+    @app.post("/api/v1/dead-letters/{delivery_id}/replay", tags=["dead letters"])
+    async def replay(delivery_id: int, caller: Auth) -> dict[str, Any]:
+        """Try a dead delivery again now, with a fresh set of tries."""
+        operator = caller.require_operator("operator")
+        if not await hub.db.run(inspect.replay, delivery_id, by=operator.name):
+            raise NotFound(f"no dead letter {delivery_id}")
+        return {"id": delivery_id, "status": "retrying"}
+
+    @app.delete("/api/v1/dead-letters/{delivery_id}", tags=["dead letters"])
+    async def discard(delivery_id: int, caller: Auth) -> dict[str, Any]:
+        """Give a dead delivery up for good (kept in the store as discarded)."""
+        operator = caller.require_operator("operator")
+        if not await hub.db.run(inspect.discard, delivery_id, by=operator.name):
+            raise NotFound(f"no dead letter {delivery_id}")
+        return {"id": delivery_id, "status": "discarded"}
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> dict[str, str]:
+        try:
+            await hub.db.run(lambda engine: engine.connect().close())
+        except Exception as exc:
+            raise Transient(f"database unreachable: {type(exc).__name__}") from exc
+        await hub.transport.check()
+        return {"status": "ready"}
+
+    return app

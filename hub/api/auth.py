@@ -1,0 +1,50 @@
+"""Who is calling: a registered system or an operator, by its Bearer key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from hub.config import Operator, System
+from hub.errors import Forbidden, Unauthorized
+
+
+@dataclass(frozen=True)
+class Caller:
+    system: System | None = None
+    operator: Operator | None = None
+
+    @property
+    def name(self) -> str:
+        if self.system:
+            return self.system.id
+        assert self.operator is not None
+        return f"operator:{self.operator.name}"
+
+    def require_operator(self, role: str = "viewer") -> Operator:
+        if self.operator is None or not self.operator.may(role):
+            raise Forbidden(f"this needs an operator key with role {role} or higher")
+        return self.operator
+
+    def require_system(self) -> System:
+        if self.system is None:
+            raise Forbidden("only a registered system may send messages")
+        return self.system
+
+
+def authenticate(request: Request) -> Caller:
+    """FastAPI dependency: the caller, or 401 for a missing or unknown key."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send 'Authorization: Bearer <key>' with a system or operator key")
+    config = request.app.state.hub.config
+    key = key.strip()
+    system = config.system_by_key(key)
+    if system is not None:
+        return Caller(system=system)
+    operator = config.operator_by_key(key)
+    if operator is not None:
+        return Caller(operator=operator)
+    raise Unauthorized("unknown key")

@@ -1,0 +1,206 @@
+"""The `hub` command: serve, send, trace, dead letters, routes, database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import orjson
+import typer
+
+from hub.settings import DEMO_CONFIG, Settings
+
+app = typer.Typer(help="LGSP Hub: integration and data-sharing hub.", no_args_is_help=True)
+dead_letters = typer.Typer(help="Inspect, replay or discard dead letters.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(dead_letters, name="dead-letters")
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _config(settings: Settings) -> Any:
+    from hub.config import load_config
+    from hub.errors import ConfigError
+
+    try:
+        return load_config(settings.config)
+    except ConfigError as exc:
+        _fail(f"config error: {exc}" + "".join(f"\n  - {p}" for p in exc.problems[1:]))
+
+
+@app.command()
+def serve(
+    role: Annotated[str, typer.Option(help="all | api | worker")] = "all",
+    host: Annotated[str | None, typer.Option(help="default HUB_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default HUB_PORT")] = None,
+    demo: Annotated[bool | None, typer.Option(
+        help="also run the demo destination simulator (default: on with the demo config)")] = None,
+) -> None:
+    """Run the hub: API, router and delivery workers (or one role, to scale out)."""
+    if role not in ("all", "api", "worker"):
+        _fail(f"--role must be all, api or worker, not {role!r}")
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _config(settings)
+    from hub.runtime import Hub
+
+    hub = Hub(settings, config)
+    sink = None
+    if demo if demo is not None else Path(settings.config).resolve() == DEMO_CONFIG.resolve():
+        from adapters.sink import RecordingSink
+
+        sink = RecordingSink(port=9101).start()
+        typer.echo(f"demo destination simulator listening on {sink.url}")
+    try:
+        if role == "worker":
+            asyncio.run(_run_worker(hub))
+        else:
+            _run_api(hub, role, host or settings.host, port or settings.port, settings.log_level)
+    finally:
+        if sink:
+            sink.stop()
+
+
+def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
+    import uvicorn
+
+    from hub.api.app import create_app
+
+    uvicorn.run(create_app(hub, role), host=host, port=port, log_level=log_level,
+                access_log=False, timeout_graceful_shutdown=15)
+
+
+async def _run_worker(hub: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await hub.start("worker")
+    try:
+        await stop.wait()
+    finally:
+        await hub.stop()
+
+
+@app.command()
+def send(
+    file: Annotated[Path, typer.Argument(help="a CloudEvent as JSON, or - for stdin")],
+    key: Annotated[str, typer.Option(envvar="HUB_KEY", help="the sending system's API key")],
+    url: Annotated[str | None, typer.Option(help="hub base URL (default from HUB_HOST/HUB_PORT)")] = None,
+) -> None:
+    """Send a message to a running hub, as a system would."""
+    settings = _settings()
+    body = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    base = url or f"http://{settings.host}:{settings.port}"
+    response = httpx.post(f"{base}/api/v1/messages", content=body, timeout=30,
+                          headers={"authorization": f"Bearer {key}",
+                                   "content-type": "application/cloudevents+json"})
+    typer.echo(response.text)
+    if response.status_code >= 300:
+        raise typer.Exit(1)
+
+
+def _database(settings: Settings) -> Any:
+    from hub.store.db import Database
+
+    return Database(settings.sqlalchemy_url())
+
+
+@app.command()
+def trace(message_id: str) -> None:
+    """Show a message, its deliveries and every hop with its time (reads the store)."""
+    from hub.store.inspect import get_message
+
+    db = _database(_settings())
+    found = get_message(db.engine, message_id)
+    db.close()
+    if found is None:
+        _fail(f"no message {message_id!r}")
+    typer.echo(f"{found['id']}  {found['type']}  from {found['source']}  [{found['status']}]")
+    for d in found["deliveries"]:
+        typer.echo(f"  -> {d['destination']}: {d['status']}, {d['attempts']} tries"
+                   + (f", last error: {d['last_error']}" if d["last_error"] else ""))
+    for h in found["trace"]:
+        where = f" {h['destination']}" if h["destination"] else ""
+        typer.echo(f"  {h['at']}  {h['stage']}{where}  {h['detail'] or ''}".rstrip())
+
+
+@dead_letters.command("list")
+def dead_letters_list(
+    destination: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+) -> None:
+    """List dead letters, newest first."""
+    from hub.store.inspect import list_dead_letters
+
+    db = _database(_settings())
+    items, _ = list_dead_letters(db.engine, destination=destination, limit=limit, before=None)
+    db.close()
+    for item in items:
+        typer.echo(orjson.dumps(item).decode())
+    if not items:
+        typer.echo("no dead letters")
+
+
+@dead_letters.command("replay")
+def dead_letters_replay(delivery_id: int, by: Annotated[str, typer.Option()] = "cli") -> None:
+    """Try a dead letter again now (the running hub picks it up)."""
+    from hub.store.inspect import replay
+
+    db = _database(_settings())
+    ok = replay(db.engine, delivery_id, by=by)
+    db.close()
+    if not ok:
+        _fail(f"no dead letter {delivery_id}")
+    typer.echo(f"dead letter {delivery_id} will be tried again")
+
+
+@dead_letters.command("discard")
+def dead_letters_discard(delivery_id: int, by: Annotated[str, typer.Option()] = "cli") -> None:
+    """Give a dead letter up for good."""
+    from hub.store.inspect import discard
+
+    db = _database(_settings())
+    ok = discard(db.engine, delivery_id, by=by)
+    db.close()
+    if not ok:
+        _fail(f"no dead letter {delivery_id}")
+    typer.echo(f"dead letter {delivery_id} discarded")
+
+
+@app.command()
+def routes() -> None:
+    """Print the routing table as configured."""
+    config = _config(_settings())
+    for rule in config.routes:
+        match = f"type={rule.type}" + (f" source={rule.source}" if rule.source else "")
+        match += "".join(f" {p} in {list(v)}" for p, v in rule.data)
+        to = ", ".join(rule.to) + (f" from_data={rule.from_data}" if rule.from_data else "")
+        typer.echo(f"{rule.name}: {match} -> {to}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    db = _database(_settings())
+    db.upgrade()
+    db.close()
+    typer.echo("database is up to date")
+
+
+if __name__ == "__main__":
+    app()

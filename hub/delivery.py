@@ -1,0 +1,165 @@
+"""Delivery: one worker per destination system, retries kept in the store.
+
+Each destination has its own durable queue and worker, so one slow or broken
+system never holds up the others. A worker takes up to `concurrency` jobs at a
+time, checks in the store that each is still to do (a job enqueued twice after
+a crash is sent once if the first copy already succeeded), hands it to the
+system's connector, and acks the job only after its outcome is committed.
+
+- `Transient` (timeout, 5xx, 429, connection refused): tried again after the
+  system's next retry delay, or the delay the destination asked for in
+  `Retry-After`; after the last delay the job is dead-lettered.
+- `Rejected` (any other 4xx): dead-lettered at once, the response recorded.
+
+The next try time is a column of the delivery, not a message parked in the
+broker: `RetryScheduler` claims due deliveries and enqueues them again, so a
+delay of an hour survives any restart, and an operator's replay is simply
+"due now".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from hub.batching import Batcher
+from hub.broker import Consumer, Incoming, Transport
+from hub.config import System
+from hub.connectors.base import Connector
+from hub.errors import Rejected, Transient
+from hub.router import DeliveryQueues
+from hub.store.db import Database
+from hub.store.messages import Outcome, claim_due, delivery_states, record_outcomes
+from hub.store.models import utcnow
+
+log = logging.getLogger(__name__)
+MAX_RETRY_AFTER = 86_400.0
+
+
+class OutcomeWriter:
+    """Group-commits delivery outcomes for every worker of the process."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._batcher: Batcher[Outcome, None] = Batcher(self._write, max_batch=500)
+
+    async def _write(self, outcomes: Any) -> list[None]:
+        await self._db.run(record_outcomes, list(outcomes))
+        return [None] * len(outcomes)
+
+    async def write(self, outcome: Outcome) -> None:
+        await self._batcher.submit(outcome)
+
+    async def drain(self) -> None:
+        await self._batcher.drain()
+
+
+def failed(system: System, job: Incoming, attempts: int, exc: Exception) -> Outcome:
+    """The outcome of a failed try: retry later, or dead letter."""
+    delivery_id, message_id = int(job.headers["delivery-id"]), str(job.headers["message-id"])
+    detail = getattr(exc, "detail", str(exc))
+    if isinstance(exc, Transient):
+        delay = system.retry.next_delay(attempts + 1)
+        if delay is not None:
+            if exc.retry_after is not None:
+                delay = min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
+            when = utcnow() + timedelta(seconds=delay)
+            return Outcome(delivery_id, message_id, system.id, "retrying",
+                           f"try {attempts + 1} failed: {detail}; next try in {delay:g} s", when)
+        detail = f"gave up after {attempts + 1} tries: {detail}"
+    return Outcome(delivery_id, message_id, system.id, "dead", detail)
+
+
+class DeliveryWorker:
+    """Delivers the jobs of one destination's queue through its connector."""
+
+    def __init__(
+        self, system: System, connector: Connector, db: Database, transport: Transport,
+        queue: str, writer: OutcomeWriter,
+    ) -> None:
+        self.system = system
+        self._connector = connector
+        self._db = db
+        self._transport = transport
+        self._queue = queue
+        self._writer = writer
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        limit = max(1, self.system.concurrency)
+        consumer = self._transport.consume(self._queue, prefetch=limit)
+        try:
+            while not stop.is_set():
+                free = limit - len(self._inflight)
+                if free <= 0:
+                    await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                jobs = await consumer.get(free, timeout=0.5)
+                if jobs:
+                    await self._start(consumer, jobs)
+            if self._inflight:
+                await asyncio.wait(self._inflight)
+        finally:
+            await consumer.close()
+
+    async def _start(self, consumer: Consumer, jobs: list[Incoming]) -> None:
+        ids = [int(j.headers["delivery-id"]) for j in jobs]
+        states = await self._db.run(delivery_states, ids)
+        done = []
+        for job, delivery_id in zip(jobs, ids, strict=True):
+            status, attempts = states.get(delivery_id, ("missing", 0))
+            if status != "pending":  # already delivered, dead, discarded, or waiting to retry
+                done.append(job)
+                continue
+            task = asyncio.create_task(self._deliver(consumer, job, attempts))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        if done:
+            await consumer.ack(done)
+
+    async def _deliver(self, consumer: Consumer, job: Incoming, attempts: int) -> None:
+        event = orjson.loads(job.body)
+        try:
+            receipt = await self._connector.deliver(job.body, event, self.system)
+            outcome = Outcome(int(job.headers["delivery-id"]), str(job.headers["message-id"]),
+                              self.system.id, "delivered",
+                              f"{receipt.detail} in {receipt.elapsed_ms:.0f} ms")
+        except (Transient, Rejected) as exc:
+            outcome = failed(self.system, job, attempts, exc)
+        except Exception as exc:  # a connector bug must not lose the job: retry it
+            log.exception("connector %s failed on %s", self.system.kind, job.headers)
+            outcome = failed(self.system, job, attempts, Transient(f"internal error: {exc!r}"))
+        try:
+            await self._writer.write(outcome)
+        except Exception:
+            log.exception("could not record outcome; job returned to the queue")
+            await consumer.nack([job], requeue=True)
+            return
+        await consumer.ack([job])
+
+
+class RetryScheduler:
+    """Enqueues deliveries whose next try is due (retries and operator replays)."""
+
+    def __init__(self, db: Database, queues: DeliveryQueues, *, poll: float = 0.5) -> None:
+        self._db = db
+        self._queues = queues
+        self._poll = poll
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                jobs = await self._db.run(claim_due)
+                if jobs:
+                    await self._queues.publish(jobs)
+                    continue
+            except Exception:
+                log.exception("retry scheduler pass failed; trying again")
+            try:
+                await asyncio.wait_for(stop.wait(), self._poll)
+            except TimeoutError:
+                pass

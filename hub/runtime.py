@@ -1,0 +1,132 @@
+"""The running hub: settings, config, store, broker and the tasks of one process.
+
+Roles: `api` ingests and answers queries; `worker` routes, delivers and retries;
+`all` does both in one process (the embedded default). Every worker recovers at
+start: what the store shows accepted but not routed, and every pending delivery,
+is enqueued again, so a crash at any moment loses nothing (a job may be sent
+twice; destinations drop repeats by Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from hub.broker import Outgoing, Transport, open_transport
+from hub.config import HubConfig, load_config
+from hub.connectors import connector_for
+from hub.connectors.base import Connector
+from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
+from hub.ingest import Ingest
+from hub.router import DeliveryQueues, Router
+from hub.settings import Settings
+from hub.store.db import Database, upgrade
+from hub.store.messages import accepted_since, pending_since
+
+log = logging.getLogger(__name__)
+Role = Literal["all", "api", "worker"]
+RECOVERY_PAGE = 500
+RunFn = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class Hub:
+    """One hub process. `start(role)` then `stop()`; or `async with Hub(...)`."""
+
+    def __init__(self, settings: Settings, config: HubConfig | None = None) -> None:
+        self.settings = settings
+        self.config = config or load_config(settings.config)
+        self.db = Database(settings.sqlalchemy_url())
+        self.transport: Transport = open_transport(settings.broker_url)
+        prefix = settings.queue_prefix
+        self.route_queue = f"{prefix}.route"
+        self.queues = DeliveryQueues(self.transport, prefix)
+        self.ingest = Ingest(self.config, self.db, self.transport, self.route_queue)
+        self.writer = OutcomeWriter(self.db)
+        self.connectors: dict[str, Connector] = {}
+        self.role: Role = "all"
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def connector(self, kind: str) -> Connector:
+        """The one connector instance of a kind in this process (connections are shared)."""
+        if kind not in self.connectors:
+            self.connectors[kind] = connector_for(kind)()
+        return self.connectors[kind]
+
+    def receivers(self) -> list[str]:
+        return [s.id for s in self.config.systems.values() if s.may_receive]
+
+    async def start(self, role: Role = "all") -> None:
+        if role != "all" and self.settings.broker_url.startswith("memory://"):
+            raise ValueError(f"role {role!r} needs a shared broker (HUB_BROKER_URL=amqp://...)")
+        self.role = role
+        if self.settings.auto_migrate:
+            await self.db.run(upgrade)
+        await self.transport.declare(self.route_queue)
+        for system_id in self.receivers():
+            await self.transport.declare(self.queues.name(system_id))
+        if role in ("all", "worker"):
+            await self.recover()
+            self._spawn_workers()
+        log.info("hub started: role=%s database=%s broker=%s", role,
+                 self.db.engine.dialect.name, self.settings.broker_url.split("@")[-1])
+
+    def _spawn_workers(self) -> None:
+        router = Router(self.config, self.db, self.transport, self.route_queue, self.queues)
+        runners = [router.run, RetryScheduler(self.db, self.queues,
+                                              poll=self.settings.retry_poll_seconds).run]
+        for system_id in self.receivers():
+            system = self.config.systems[system_id]
+            worker = DeliveryWorker(system, self.connector(system.kind), self.db, self.transport,
+                                    self.queues.name(system_id), self.writer)
+            runners.append(worker.run)
+        for run in runners:
+            self._tasks.append(asyncio.create_task(self._supervise(run)))
+
+    async def _supervise(self, run: RunFn) -> None:
+        """Run a worker loop; if it fails (broker or database away), start it again."""
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                await run(self._stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed; restarting in %.1f s", getattr(run, "__qualname__", run), delay)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 5.0)
+
+    async def recover(self) -> None:
+        """Enqueue again what the store says is waiting: unrouted messages, pending deliveries."""
+        seq, routed = 0, 0
+        while page := await self.db.run(accepted_since, seq, RECOVERY_PAGE):
+            out = [Outgoing(env.encode("utf-8"), {"message-id": mid}) for _, mid, env in page]
+            await self.transport.publish(self.route_queue, out)
+            seq, routed = page[-1][0], routed + len(page)
+        last, pending = 0, 0
+        while jobs := await self.db.run(pending_since, last, RECOVERY_PAGE):
+            await self.queues.publish(jobs)
+            last, pending = jobs[-1].delivery_id, pending + len(jobs)
+        if routed or pending:
+            log.info("recovery: %d messages to route, %d deliveries enqueued again", routed, pending)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking work, finish what is held, close connections."""
+        self._stop.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.ingest.drain()
+        await self.writer.drain()
+        for connector in self.connectors.values():
+            await connector.close()
+        await self.transport.close()
+        self.db.close()

@@ -1,0 +1,1 @@
+"""The store: the record of truth (messages, deliveries, trace hops, inbox, outbox)."""

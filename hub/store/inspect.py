@@ -1,0 +1,163 @@
+"""Reads for the API and CLI, and the operator's actions on dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from hub.store.messages import refresh_status
+from hub.store.models import deliveries, hops, messages, utcnow
+
+MESSAGE_STATUSES = ("accepted", "routed", "delivered", "partially_delivered", "unroutable", "dead")
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    correlationid: str | None = None
+    type: str | None = None
+    source: str | None = None
+    status: str | None = None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def get_message(engine: sa.Engine, message_id: str) -> dict[str, Any] | None:
+    """A message with its deliveries and its trace, or None."""
+    with engine.connect() as conn:
+        m = conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
+        if m is None:
+            return None
+        ds = conn.execute(
+            sa.select(deliveries).where(deliveries.c.message_id == message_id)
+            .order_by(deliveries.c.id)
+        ).all()
+        hs = conn.execute(
+            sa.select(hops).where(hops.c.message_id == message_id).order_by(hops.c.id)
+        ).all()
+    return {
+        "id": m.id, "type": m.type, "source": m.source, "correlationid": m.correlationid,
+        "status": m.status, "size": m.size, "received_at": _iso(m.received_at),
+        "updated_at": _iso(m.updated_at),
+        "deliveries": [_delivery(d) for d in ds],
+        "trace": [
+            {"at": _iso(h.at), "stage": h.stage, "destination": h.destination, "detail": h.detail}
+            for h in hs
+        ],
+        "envelope": orjson.loads(m.envelope),
+    }
+
+
+def _delivery(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id, "destination": d.destination, "status": d.status, "attempts": d.attempts,
+        "last_error": d.last_error, "next_attempt_at": _iso(d.next_attempt_at),
+        "delivered_at": _iso(d.delivered_at),
+    }
+
+
+def list_messages(
+    engine: sa.Engine, f: MessageFilter, *, limit: int, before: int | None, source_only: str | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Newest first, `limit` at a time; returns the page and the cursor of the next one."""
+    q = sa.select(
+        messages.c.seq, messages.c.id, messages.c.type, messages.c.source,
+        messages.c.correlationid, messages.c.status, messages.c.received_at,
+    )
+    for column, value in (
+        (messages.c.correlationid, f.correlationid), (messages.c.type, f.type),
+        (messages.c.source, f.source), (messages.c.status, f.status),
+        (messages.c.source, source_only),
+    ):
+        if value is not None:
+            q = q.where(column == value)
+    if before is not None:
+        q = q.where(messages.c.seq < before)
+    q = q.order_by(messages.c.seq.desc()).limit(limit + 1)
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    page = rows[:limit]
+    items = [
+        {"id": r.id, "type": r.type, "source": r.source, "correlationid": r.correlationid,
+         "status": r.status, "received_at": _iso(r.received_at)}
+        for r in page
+    ]
+    return items, (page[-1].seq if len(rows) > limit else None)
+
+
+def list_dead_letters(
+    engine: sa.Engine, *, destination: str | None, limit: int, before: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Dead deliveries, newest first, with the message they belong to."""
+    q = (
+        sa.select(deliveries, messages.c.type, messages.c.source)
+        .join(messages, messages.c.id == deliveries.c.message_id)
+        .where(deliveries.c.status == "dead")
+    )
+    if destination:
+        q = q.where(deliveries.c.destination == destination)
+    if before is not None:
+        q = q.where(deliveries.c.id < before)
+    q = q.order_by(deliveries.c.id.desc()).limit(limit + 1)
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    page = rows[:limit]
+    items = [
+        {"id": r.id, "message_id": r.message_id, "destination": r.destination, "type": r.type,
+         "source": r.source, "attempts": r.attempts, "reason": r.last_error,
+         "dead_at": _iso(r.updated_at)}
+        for r in page
+    ]
+    return items, (page[-1].id if len(rows) > limit else None)
+
+
+def get_dead_letter(engine: sa.Engine, delivery_id: int) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        d = conn.execute(
+            sa.select(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "dead")
+        ).first()
+        if d is None:
+            return None
+        history = conn.execute(
+            sa.select(hops).where(hops.c.message_id == d.message_id,
+                                  hops.c.destination == d.destination).order_by(hops.c.id)
+        ).all()
+    return {
+        **_delivery(d), "message_id": d.message_id, "reason": d.last_error,
+        "history": [{"at": _iso(h.at), "stage": h.stage, "detail": h.detail} for h in history],
+    }
+
+
+def replay(engine: sa.Engine, delivery_id: int, *, by: str) -> bool:
+    """Put a dead delivery back to be tried now, with a fresh set of tries."""
+    return _act(engine, delivery_id, by=by, stage="replayed",
+                values={"status": "retrying", "attempts": 0, "next_attempt_at": utcnow()})
+
+
+def discard(engine: sa.Engine, delivery_id: int, *, by: str) -> bool:
+    """Give up a dead delivery for good; it stays in the store, marked discarded."""
+    return _act(engine, delivery_id, by=by, stage="discarded",
+                values={"status": "discarded", "next_attempt_at": None})
+
+
+def _act(engine: sa.Engine, delivery_id: int, *, by: str, stage: str, values: dict[str, Any]) -> bool:
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == delivery_id, deliveries.c.status == "dead")
+            .values(updated_at=now, **values)
+            .returning(deliveries.c.message_id, deliveries.c.destination)
+        ).first()
+        if row is None:
+            return False
+        conn.execute(hops.insert().values(
+            message_id=row.message_id, at=now, stage=stage, destination=row.destination,
+            detail=f"by {by}",
+        ))
+        refresh_status(conn, [row.message_id], now)
+    return True

@@ -1,0 +1,293 @@
+"""What each stage writes and reads, in as few transactions as a batch allows.
+
+Every function takes the engine first (see `Database.run`) and works on a batch:
+ingest, routing and delivery each commit once per batch, which is what lets one
+database carry thousands of messages a second (see docs/PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub.store.models import deliveries, hops, messages, utcnow
+
+# Delivery statuses that end a delivery; the rest are still to do.
+FINAL = ("delivered", "dead", "discarded")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    id: str
+    type: str
+    source: str
+    correlationid: str | None
+    envelope: str
+
+
+@dataclass(frozen=True)
+class Hop:
+    message_id: str
+    stage: str
+    detail: str | None = None
+    destination: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    """The router's decision for one message: destinations, or none (unroutable)."""
+
+    message_id: str
+    destinations: Sequence[str]
+    hops: Sequence[Hop]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A delivery to hand to a destination's queue."""
+
+    delivery_id: int
+    message_id: str
+    destination: str
+    envelope: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to."""
+
+    delivery_id: int
+    message_id: str
+    destination: str
+    status: str  # delivered | retrying | dead
+    detail: str
+    next_attempt_at: datetime | None = None
+
+
+def _insert(engine_or_conn: sa.Engine | sa.Connection, table: sa.Table) -> Any:
+    dialect = engine_or_conn.dialect.name
+    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+
+
+def _hop_rows(items: Iterable[Hop], at: datetime) -> list[dict[str, Any]]:
+    return [
+        {"message_id": h.message_id, "at": at, "stage": h.stage, "detail": h.detail,
+         "destination": h.destination}
+        for h in items
+    ]
+
+
+def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> list[str]:
+    """Store new messages in one commit. Returns, per item, "new" | "duplicate" | "conflict".
+
+    "duplicate": the id is already stored from the same source (idempotent resend);
+    "conflict": another source holds the id.
+    """
+    now = utcnow()
+    first: dict[str, NewMessage] = {}
+    for item in items:
+        first.setdefault(item.id, item)
+    rows = [
+        {"id": m.id, "type": m.type, "source": m.source, "correlationid": m.correlationid,
+         "status": "accepted", "size": len(m.envelope), "envelope": m.envelope,
+         "received_at": now, "updated_at": now}
+        for m in first.values()
+    ]
+    with engine.begin() as conn:
+        stmt = _insert(conn, messages).on_conflict_do_nothing(index_elements=["id"])
+        inserted = {r[0] for r in conn.execute(stmt.returning(messages.c.id), rows)}
+        if inserted:
+            conn.execute(
+                hops.insert(), _hop_rows((Hop(i, "accepted") for i in inserted), now)
+            )
+        others = [i for i in first if i not in inserted]
+        owner: dict[str, str] = {}
+        if others:
+            q = sa.select(messages.c.id, messages.c.source).where(messages.c.id.in_(others))
+            owner = {r.id: r.source for r in conn.execute(q)}
+    result: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        if item.id in inserted and item.id not in seen:
+            result.append("new")
+        else:
+            src = owner.get(item.id) or first[item.id].source
+            result.append("duplicate" if src == item.source else "conflict")
+        seen.add(item.id)
+    return result
+
+
+def record_routes(engine: sa.Engine, plans: Sequence[RoutePlan]) -> list[Job]:
+    """Create the deliveries of messages still `accepted`; skip those already routed.
+
+    The conditional status change is the router's inbox: a message redelivered by
+    the broker after a crash finds itself routed and creates nothing twice.
+    """
+    now = utcnow()
+    ids = [p.message_id for p in plans]
+    with engine.begin() as conn:
+        q = sa.select(messages.c.id, messages.c.envelope).where(
+            messages.c.id.in_(ids), messages.c.status == "accepted"
+        )
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        envelopes = {r.id: r.envelope for r in conn.execute(q)}
+        todo = [p for p in plans if p.message_id in envelopes]
+        if not todo:
+            return []
+        rows = [
+            {"message_id": p.message_id, "destination": d, "status": "pending", "attempts": 0,
+             "created_at": now, "updated_at": now}
+            for p in todo for d in p.destinations
+        ]
+        jobs: list[Job] = []
+        if rows:
+            stmt = _insert(conn, deliveries).on_conflict_do_nothing()
+            returned = conn.execute(
+                stmt.returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination),
+                rows,
+            )
+            jobs = [Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in returned]
+        conn.execute(hops.insert(), _hop_rows((h for p in todo for h in p.hops), now))
+        by_status: dict[str, list[str]] = defaultdict(list)
+        for p in todo:
+            by_status["routed" if p.destinations else "unroutable"].append(p.message_id)
+        for status, group in by_status.items():
+            conn.execute(
+                messages.update().where(messages.c.id.in_(group))
+                .values(status=status, updated_at=now)
+            )
+    return jobs
+
+
+def delivery_states(engine: sa.Engine, ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """Current (status, attempts) of deliveries, to skip what is already done."""
+    with engine.connect() as conn:
+        q = sa.select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts).where(
+            deliveries.c.id.in_(ids)
+        )
+        return {r.id: (r.status, r.attempts) for r in conn.execute(q)}
+
+
+def record_outcomes(engine: sa.Engine, outcomes: Sequence[Outcome]) -> None:
+    """Write attempt results, their trace hops and the messages' new status in one commit."""
+    now = utcnow()
+    rows = [
+        {"did": o.delivery_id, "st": o.status, "nxt": o.next_attempt_at, "now": now,
+         "err": None if o.status == "delivered" else o.detail,
+         "dat": now if o.status == "delivered" else None}
+        for o in outcomes
+    ]
+    update = (
+        deliveries.update()
+        .where(deliveries.c.id == sa.bindparam("did"), deliveries.c.status.not_in(FINAL))
+        .values(
+            status=sa.bindparam("st"), attempts=deliveries.c.attempts + 1,
+            next_attempt_at=sa.bindparam("nxt"), last_error=sa.bindparam("err"),
+            updated_at=sa.bindparam("now"), delivered_at=sa.bindparam("dat"),
+        )
+    )
+    with engine.begin() as conn:
+        conn.execute(update, rows)
+        stage = {"delivered": "delivered", "retrying": "attempt_failed", "dead": "dead_lettered"}
+        conn.execute(
+            hops.insert(),
+            _hop_rows(
+                (Hop(o.message_id, stage[o.status], o.detail, o.destination) for o in outcomes), now
+            ),
+        )
+        refresh_status(conn, {o.message_id for o in outcomes}, now)
+
+
+def refresh_status(conn: sa.Connection, ids: Iterable[str], now: datetime) -> None:
+    """Recompute each message's status from its deliveries."""
+    ids = list(ids)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    q = (
+        sa.select(deliveries.c.message_id, deliveries.c.status, sa.func.count())
+        .where(deliveries.c.message_id.in_(ids))
+        .group_by(deliveries.c.message_id, deliveries.c.status)
+    )
+    for message_id, status, n in conn.execute(q):
+        counts[message_id][status] = n
+    by_status: dict[str, list[str]] = defaultdict(list)
+    for message_id, c in counts.items():
+        by_status[message_status(c)].append(message_id)
+    for status, group in by_status.items():
+        conn.execute(
+            messages.update().where(messages.c.id.in_(group)).values(status=status, updated_at=now)
+        )
+
+
+def message_status(counts: dict[str, int]) -> str:
+    """A message's status from the count of its deliveries in each status."""
+    total = sum(counts.values())
+    delivered = counts.get("delivered", 0)
+    dead = counts.get("dead", 0) + counts.get("discarded", 0)
+    if delivered == total:
+        return "delivered"
+    if delivered:
+        return "partially_delivered"
+    if dead == total:
+        return "dead"
+    return "routed"
+
+
+def claim_due(engine: sa.Engine, limit: int = 500) -> list[Job]:
+    """Take deliveries whose retry time has come, marking them pending; each is taken once."""
+    now = utcnow()
+    with engine.begin() as conn:
+        due = (
+            sa.select(deliveries.c.id)
+            .where(deliveries.c.status == "retrying", deliveries.c.next_attempt_at <= now)
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claimed = conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(due.scalar_subquery()), deliveries.c.status == "retrying")
+            .values(status="pending", updated_at=now)
+            .returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination)
+        ).all()
+        return _jobs(conn, claimed)
+
+
+def _jobs(conn: sa.Connection, rows: Sequence[Any]) -> list[Job]:
+    if not rows:
+        return []
+    ids = list({r.message_id for r in rows})
+    q = sa.select(messages.c.id, messages.c.envelope).where(messages.c.id.in_(ids))
+    envelopes = {r.id: r.envelope for r in conn.execute(q)}
+    return [Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in rows]
+
+
+def accepted_since(engine: sa.Engine, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
+    """Messages still waiting for the router: (seq, id, envelope), oldest first."""
+    with engine.connect() as conn:
+        q = (
+            sa.select(messages.c.seq, messages.c.id, messages.c.envelope)
+            .where(messages.c.status == "accepted", messages.c.seq > after_seq)
+            .order_by(messages.c.seq)
+            .limit(limit)
+        )
+        return [(r.seq, r.id, r.envelope) for r in conn.execute(q)]
+
+
+def pending_since(engine: sa.Engine, after_id: int, limit: int) -> list[Job]:
+    """Deliveries waiting for their first or next try now, oldest first."""
+    with engine.connect() as conn:
+        q = (
+            sa.select(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination)
+            .where(deliveries.c.status == "pending", deliveries.c.id > after_id)
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        return _jobs(conn, conn.execute(q).all())
