@@ -84,3 +84,43 @@ def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["embedded", pytest.param("services", marks=[pytest.mark.rabbitmq,
+                                                                      pytest.mark.postgres])])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iterator[dict[str, str]]:
+    """The two deployments under test: SQLite + in-process, and PostgreSQL + RabbitMQ.
+
+    Yields the settings fields that differ; queues made on RabbitMQ are deleted after.
+    """
+    if request.param == "embedded":
+        yield {"database_url": f"sqlite:///{tmp_path / 'hub.db'}", "broker_url": "memory://",
+               "queue_prefix": unique}
+        return
+    amqp = str(request.getfixturevalue("amqp_url"))
+    pg = str(request.getfixturevalue("pg_url"))
+    yield {"database_url": pg, "broker_url": amqp, "queue_prefix": unique}
+    delete_queues(amqp, unique)
+
+
+def delete_queues(amqp: str, prefix: str) -> None:
+    """Delete every queue whose name starts with `prefix` (listed with rabbitmqctl)."""
+    import subprocess
+
+    import kombu
+
+    try:
+        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
+                                text=True, timeout=60).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return
+    names = [n for n in listed if n.startswith(prefix + ".")]
+    if not names:
+        return
+    with kombu.Connection(amqp, connect_timeout=5) as conn:
+        channel = conn.channel()
+        for name in names:
+            try:
+                channel.queue_delete(name)
+            except Exception:
+                channel = conn.channel()

@@ -1,0 +1,112 @@
+"""Every refusal of the ingest API: the right status, a problem+json that names the
+failing field, and nothing stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.sink import RecordingSink
+from hub.settings import Settings
+from hub.store.db import create_engine
+from tests.support import DEST_A, DEST_B, KEYS, OPS_KEY, SENDER, ThreadedHub, note, write_config
+
+
+@pytest.fixture
+def hub(tmp_path: Path, backend: dict[str, str]) -> Any:
+    with RecordingSink() as sink:
+        path = write_config(tmp_path, sink.url)
+        settings = Settings(config=path, max_body_bytes=65536, **backend)
+        with ThreadedHub(settings) as running:
+            yield running
+
+
+def stored(hub: ThreadedHub) -> tuple[int, int]:
+    engine = create_engine(hub.settings.sqlalchemy_url())
+    with engine.connect() as conn:
+        counts = (conn.execute(sa.text("SELECT count(*) FROM messages")).scalar_one(),
+                  conn.execute(sa.text("SELECT count(*) FROM hops")).scalar_one())
+    engine.dispose()
+    return counts
+
+
+def post(hub: ThreadedHub, body: Any, *, key: str | None = KEYS[SENDER],
+         raw: bytes | None = None) -> Any:
+    with hub.client(key) as c:
+        if raw is not None:
+            return c.post("/api/v1/messages", content=raw,
+                          headers={"content-type": "application/cloudevents+json"})
+        return c.post("/api/v1/messages", json=body)
+
+
+def without(event: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k != name}
+
+
+CASES = [
+    # (name, how to send, status, pointer named in errors or None)
+    ("no key", lambda h: post(h, note([DEST_A]), key=None), 401, None),
+    ("unknown key", lambda h: post(h, note([DEST_A]), key="nope"), 401, None),
+    ("operator key cannot send", lambda h: post(h, note([DEST_A]), key=OPS_KEY), 403, None),
+    ("source is another system", lambda h: post(h, note([DEST_A], source=DEST_B)), 403, "/source"),
+    ("type not granted", lambda h: post(h, {**note([DEST_A], source=DEST_B),
+                                            "type": "vn.lgsp.demo.note.v1"},
+                                        key=KEYS[DEST_B]), 403, "/type"),
+    ("not JSON", lambda h: post(h, None, raw=b"{not json"), 422, ""),
+    ("not an object", lambda h: post(h, [1, 2]), 422, ""),
+    ("missing id", lambda h: post(h, without(note([DEST_A]), "id")), 422, "/id"),
+    ("wrong specversion", lambda h: post(h, {**note([DEST_A]), "specversion": "0.3"}), 422,
+     "/specversion"),
+    ("bad time", lambda h: post(h, {**note([DEST_A]), "time": "yesterday"}), 422, "/time"),
+    ("unknown type", lambda h: post(h, {**note([DEST_A]), "type": "vn.lgsp.demo.nothing.v1"}),
+     422, "/type"),
+    ("payload misses a field", lambda h: post(h, {**note([DEST_A]), "data": {"body": "x"}}), 422,
+     "/data/title"),
+    ("payload field of the wrong type", lambda h: post(h, note([DEST_A], priority="high")), 422,
+     "/data/priority"),
+    ("over the size limit", lambda h: post(h, note([DEST_A], body="x" * 70000)), 413, None),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_refusal_is_a_problem_and_stores_nothing(hub: ThreadedHub, case: Any) -> None:
+    _, send, status, pointer = case
+    before = stored(hub)
+    r = send(hub)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    assert problem["type"].startswith("https://")
+    if pointer is not None:
+        assert pointer in [e["pointer"] for e in problem["errors"]], problem
+    assert stored(hub) == before
+
+
+def test_id_taken_by_another_source_is_a_conflict(hub: ThreadedHub) -> None:
+    event = note([DEST_A])
+    assert post(hub, event).status_code == 202
+    before = stored(hub)
+    r = post(hub, note([DEST_B], id=event["id"], source=DEST_A), key=KEYS[DEST_A])
+    assert r.status_code == 409 and r.json()["errors"][0]["pointer"] == "/id"
+    assert stored(hub) == before
+
+
+def test_bad_query_parameter_is_a_problem(hub: ThreadedHub) -> None:
+    with hub.client(KEYS[SENDER]) as c:
+        r = c.get("/api/v1/messages", params={"status": "bogus"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["pointer"] == "/query/status"
+
+
+def test_a_system_sees_only_its_own_messages(hub: ThreadedHub) -> None:
+    event = note([DEST_A])
+    assert post(hub, event).status_code == 202
+    with hub.client(KEYS[DEST_A]) as other, hub.client(KEYS[SENDER]) as own:
+        assert other.get(f"/api/v1/messages/{event['id']}").status_code == 404
+        assert own.get(f"/api/v1/messages/{event['id']}").status_code == 200
+        assert other.get("/api/v1/messages").json()["items"] == []
+        assert other.get("/api/v1/dead-letters").status_code == 403
