@@ -45,8 +45,7 @@ def send(hub: ThreadedHub, event: dict[str, Any], key: str = KEYS[SENDER]) -> An
 
 def test_happy_path_delivers_to_each_recipient(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
     with make_hub(tmp_path, backend, sink) as hub:
-        event = note([DEST_A, DEST_B], correlationid="corr-1")
-        event["correlationid"] = "corr-1"
+        event = {**note([DEST_A, DEST_B]), "correlationid": "corr-1"}
         r = send(hub, event)
         assert r.status_code == 202, r.text
         assert r.json() == {"id": event["id"], "status": "accepted"}
@@ -58,7 +57,7 @@ def test_happy_path_delivers_to_each_recipient(tmp_path: Path, backend: dict[str
         got = [x for x in sink.received if x.event_id == event["id"]]
         assert sorted(x.path for x in got) == ["/000-00-12-H29", "/000-00-13-H29"]
         assert all(x.headers["content-type"].startswith("application/cloudevents+json") for x in got)
-        assert got[0].as_json()["data"]["title"] == "Giấy mời họp"
+        assert got[0].as_json()["body"]["data"]["title"] == "Giấy mời họp"
         with hub.client(KEYS[SENDER]) as c:
             listed = c.get("/api/v1/messages", params={"correlationid": "corr-1"}).json()
         assert [i["id"] for i in listed["items"]] == [event["id"]]

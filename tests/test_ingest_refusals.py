@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from adapters.sink import RecordingSink
 from hub.settings import Settings
 from hub.store.db import create_engine
-from tests.support import DEST_A, DEST_B, KEYS, OPS_KEY, SENDER, ThreadedHub, note, write_config
+from tests.support import DEST_A, DEST_B, KEYS, OPS_KEY, SENDER, ThreadedHub, note, wait_until, write_config
 
 
 @pytest.fixture
@@ -89,6 +89,8 @@ def test_refusal_is_a_problem_and_stores_nothing(hub: ThreadedHub, case: Any) ->
 def test_id_taken_by_another_source_is_a_conflict(hub: ThreadedHub) -> None:
     event = note([DEST_A])
     assert post(hub, event).status_code == 202
+    with hub.client(OPS_KEY) as ops:
+        wait_until(lambda: ops.get(f"/api/v1/messages/{event['id']}").json()["status"] == "delivered")
     before = stored(hub)
     r = post(hub, note([DEST_B], id=event["id"], source=DEST_A), key=KEYS[DEST_A])
     assert r.status_code == 409 and r.json()["errors"][0]["pointer"] == "/id"

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import ORJSONResponse
+import orjson
 from starlette.responses import Response
 
 from hub import __version__
@@ -46,8 +46,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         finally:
             await hub.stop()
 
-    app = FastAPI(title="LGSP Hub", version=__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+    app = FastAPI(title="LGSP Hub", version=__version__, lifespan=lifespan)
     app.state.hub = hub
     problems.install(app)
 
@@ -58,8 +57,9 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         raw = await read_body(request, hub.settings.max_body_bytes)
         message = hub.ingest.parse(system, raw)
         await hub.ingest.accept(message)
-        return ORJSONResponse({"id": message.id, "status": "accepted"}, status_code=202,
-                              headers={"Location": f"/api/v1/messages/{message.id}"})
+        return Response(orjson.dumps({"id": message.id, "status": "accepted"}), status_code=202,
+                        media_type="application/json",
+                        headers={"Location": f"/api/v1/messages/{message.id}"})
 
     @app.get("/api/v1/messages/{message_id}", tags=["messages"])
     async def get_message(message_id: str, caller: Auth) -> dict[str, Any]:

@@ -186,7 +186,8 @@ def record_outcomes(engine: sa.Engine, outcomes: Sequence[Outcome]) -> None:
     ]
     update = (
         deliveries.update()
-        .where(deliveries.c.id == sa.bindparam("did"), deliveries.c.status.not_in(FINAL))
+        .where(deliveries.c.id == sa.bindparam("did"),
+               *(deliveries.c.status != final for final in FINAL))
         .values(
             status=sa.bindparam("st"), attempts=deliveries.c.attempts + 1,
             next_attempt_at=sa.bindparam("nxt"), last_error=sa.bindparam("err"),
