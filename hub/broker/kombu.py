@@ -94,7 +94,8 @@ def _connect(url: str) -> Any:
     conn: Any = Connection(  # type: ignore[no-untyped-call]
         url, heartbeat=HEARTBEAT, connect_timeout=CONNECT_TIMEOUT
     )
-    conn.connect()
+    # One attempt: kombu's connect() retries once after 2 s; our threads back off themselves.
+    conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
     return conn
 
 
@@ -250,9 +251,10 @@ class _Publisher:
                 self._wait_out(backoff.next(), exc)
         with self._lock:
             self._finished = True
+        leftovers: list[_Batch | _Call] = [*self._carry]
         while not self._requests.empty():
-            self._carry.append(self._requests.get_nowait())  # type: ignore[arg-type]
-        for request in self._carry:
+            leftovers.append(self._requests.get_nowait())
+        for request in leftovers:
             if not request.future.done():
                 request.future.set_exception(Transient("AMQP transport closed before confirms"))
         _shut(self._conn, graceful=True)
@@ -331,7 +333,7 @@ class _Publisher:
         try:
             channel = self._amqp.channel()
             try:
-                call.future.set_result(call.run(channel))
+                result = call.run(channel)
             finally:
                 if channel.is_open:
                     channel.close()
@@ -340,6 +342,8 @@ class _Publisher:
         except BaseException as exc:
             call.future.set_exception(_transient(f"broker unreachable: {exc}", exc))
             raise
+        else:
+            call.future.set_result(result)
 
     def _publish(self, batches: list[_Batch]) -> None:
         """One confirm round: declare, publish everything, then wait for every confirm."""

@@ -18,6 +18,8 @@ import pytest
 from kombu import Connection
 
 from hub.broker import Consumer, Incoming, Outgoing, Transport, open_transport
+from hub.broker.kombu import KombuTransport
+from hub.errors import Transient
 
 DEADLINE = 15.0
 
@@ -69,6 +71,7 @@ def test_publish_then_consume_and_ack(transport_url: str, queue: str) -> None:
             again = transport.consume(queue, prefetch=50)
             assert await again.get(10, timeout=0.5) == []
             assert await transport.depth(queue) == 0
+            await transport.check()
 
     asyncio.run(main())
 
@@ -78,7 +81,11 @@ def test_prefetch_is_respected(transport_url: str, queue: str) -> None:
         async with opened(transport_url) as transport:
             await transport.publish(queue, [Outgoing(b"%d" % i) for i in range(20)])
             consumer = transport.consume(queue, prefetch=5)
-            held = await take(consumer, 100, deadline=3.0)
+            held: list[Incoming] = []
+            end = time.monotonic() + DEADLINE
+            while len(held) < 5 and time.monotonic() < end:
+                held += await consumer.get(100, timeout=1.0)
+                assert len(held) <= 5
             assert len(held) == 5
             assert await consumer.get(100, timeout=0.5) == []
             await consumer.ack(held)
@@ -167,13 +174,34 @@ def test_concurrent_publishers_deliver_exactly_once(transport_url: str, queue: s
             published = time.perf_counter() - start
             await consuming
             consumed = time.perf_counter() - start
+            rate = total / published
             print(
-                f"\n{transport_url.split(':')[0]}: {total} published+confirmed in {published:.2f} s "
-                f"({total / published:,.0f} msgs/s), all consumed+acked in {consumed:.2f} s"
+                f"\n{transport_url.split(':')[0]}: {total} published+confirmed in {published:.2f} s"
+                f" ({rate:,.0f} msgs/s), all consumed+acked in {consumed:.2f} s"
             )
             assert len(counts) == total
             assert set(counts.values()) == {1}
             assert await consumer.get(10, timeout=0.5) == []
+
+    asyncio.run(main())
+
+
+def test_unreachable_broker_is_transient() -> None:
+    """No broker needed: nothing listens on port 1."""
+
+    async def main() -> None:
+        transport = KombuTransport("amqp://guest:guest@127.0.0.1:1//")
+        with pytest.raises(Transient):
+            await transport.check()
+        assert await transport.depth("anything") is None
+        publishing = asyncio.create_task(transport.publish("anything", [Outgoing(b"x")]))
+        done, _ = await asyncio.wait({publishing}, timeout=1.0)
+        assert not done, "publish must keep retrying while the broker is down"
+        await transport.close()
+        with pytest.raises(Transient):
+            await publishing
+        with pytest.raises(Transient):
+            await transport.publish("anything", [Outgoing(b"x")])
 
     asyncio.run(main())
 
@@ -214,6 +242,7 @@ def test_publisher_and_consumer_survive_broker_restart(
     total, size = 2000, 50
     counts: Counter[int] = Counter()
     confirmed = 0
+    confirmed_when_down = -1
 
     async def publish_stream(transport: Transport) -> None:
         nonlocal confirmed
@@ -221,7 +250,7 @@ def test_publisher_and_consumer_survive_broker_restart(
             numbers = range(start, start + size)
             await transport.publish(unique, [Outgoing(b"%d" % n) for n in numbers])
             confirmed += size
-            await asyncio.sleep(0.05)  # pacing, so the stream spans the outage
+            await asyncio.sleep(0.1)  # pacing, so that the stream spans the outage
 
     async def consume(consumer: Consumer) -> None:
         end = time.monotonic() + 180
@@ -231,10 +260,12 @@ def test_publisher_and_consumer_survive_broker_restart(
             await consumer.ack(got)
 
     async def outage() -> None:
-        while confirmed < 10 * size:
+        nonlocal confirmed_when_down
+        while confirmed < 5 * size:
             await asyncio.sleep(0.05)
         try:
             await asyncio.to_thread(_rabbitmqctl, "stop_app")
+            confirmed_when_down = confirmed
             await asyncio.sleep(3)  # how long the broker stays down
         finally:
             await asyncio.to_thread(_start_broker)
@@ -255,6 +286,10 @@ def test_publisher_and_consumer_survive_broker_restart(
                 conn.channel().queue_delete(name)
     missing = set(range(total)) - set(counts)
     duplicates = sum(c - 1 for c in counts.values())
-    print(f"\nbroker restart: {len(counts)} distinct received, {duplicates} duplicates")
+    print(
+        f"\nbroker restart: stopped after {confirmed_when_down} confirmed; "
+        f"{len(counts)} distinct received, {duplicates} duplicates"
+    )
+    assert 0 < confirmed_when_down < total, "the outage missed the stream"
     assert not missing, f"{len(missing)} numbers never received"
     assert confirmed == total
