@@ -15,7 +15,8 @@ import typer
 
 from hub.settings import DEMO_CONFIG, Settings
 
-app = typer.Typer(help="LGSP Hub: integration and data-sharing hub.", no_args_is_help=True)
+app = typer.Typer(help="LGSP Hub: integration and data-sharing hub.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
 dead_letters = typer.Typer(help="Inspect, replay or discard dead letters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(dead_letters, name="dead-letters")
@@ -55,6 +56,8 @@ def serve(
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     config = _config(settings)
     from hub.runtime import Hub
 
@@ -117,7 +120,10 @@ def send(
 def _database(settings: Settings) -> Any:
     from hub.store.db import Database
 
-    return Database(settings.sqlalchemy_url())
+    db = Database(settings.sqlalchemy_url())
+    if settings.auto_migrate:
+        db.upgrade()
+    return db
 
 
 @app.command()

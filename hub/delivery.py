@@ -88,6 +88,7 @@ class DeliveryWorker:
         self._queue = queue
         self._writer = writer
         self._inflight: set[asyncio.Task[None]] = set()
+        self._held: set[int] = set()  # delivery ids being sent by this worker
 
     async def run(self, stop: asyncio.Event) -> None:
         limit = max(1, self.system.concurrency)
@@ -112,12 +113,16 @@ class DeliveryWorker:
         done = []
         for job, delivery_id in zip(jobs, ids, strict=True):
             status, attempts = states.get(delivery_id, ("missing", 0))
-            if status != "pending":  # already delivered, dead, discarded, or waiting to retry
+            # Already delivered, dead, discarded or waiting to retry, or a second copy
+            # of a job this worker is sending now: nothing to do.
+            if status != "pending" or delivery_id in self._held:
                 done.append(job)
                 continue
+            self._held.add(delivery_id)
             task = asyncio.create_task(self._deliver(consumer, job, attempts))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(lambda _, d=delivery_id: self._held.discard(d))
         if done:
             await consumer.ack(done)
 

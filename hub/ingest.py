@@ -19,7 +19,7 @@ from hub.broker import Outgoing, Transport
 from hub.config import HubConfig, System
 from hub.errors import Conflict, FieldError, Forbidden, Invalid
 from hub.store.db import Database
-from hub.store.messages import NewMessage, accept
+from hub.store.messages import NewMessage, accept, mark_enqueued
 from hub.validation import Validators
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,14 @@ class Ingest:
 
     def _publish(self, fresh: list[NewMessage]) -> None:
         out = [Outgoing(m.envelope.encode("utf-8"), {"message-id": m.id}) for m in fresh]
-        task = asyncio.create_task(self._send(out))
+        task = asyncio.create_task(self._send(out, [m.id for m in fresh]))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
-    async def _send(self, out: list[Outgoing]) -> None:
+    async def _send(self, out: list[Outgoing], ids: list[str]) -> None:
         try:
             await self._transport.publish(self._route_queue, out)
+            await self._db.run(mark_enqueued, message_ids=ids)
         except Exception as exc:  # the store keeps them `accepted`; recovery re-enqueues
             log.warning("publish to %s failed, %d messages left to recovery: %s",
                         self._route_queue, len(out), exc)

@@ -21,7 +21,7 @@ from hub.broker import Incoming, Outgoing, Transport
 from hub.config import HubConfig
 from hub.routing.rules import route
 from hub.store.db import Database
-from hub.store.messages import Hop, Job, RoutePlan, record_routes
+from hub.store.messages import Hop, Job, RoutePlan, mark_enqueued, record_routes
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +82,18 @@ class Router:
 class DeliveryQueues:
     """Names the queue of each destination and publishes delivery jobs to them."""
 
-    def __init__(self, transport: Transport, prefix: str) -> None:
+    def __init__(self, transport: Transport, db: Database, prefix: str) -> None:
         self._transport = transport
+        self._db = db
         self._prefix = prefix
 
     def name(self, destination: str) -> str:
         return f"{self._prefix}.deliver.{destination}"
 
     async def publish(self, jobs: Sequence[Job]) -> None:
+        """Publish jobs to their queues, then note them enqueued in the store."""
+        if not jobs:
+            return
         by_queue: dict[str, list[Outgoing]] = defaultdict(list)
         for job in jobs:
             by_queue[self.name(job.destination)].append(Outgoing(
@@ -98,3 +102,4 @@ class DeliveryQueues:
                  "destination": job.destination},
             ))
         await asyncio.gather(*(self._transport.publish(q, out) for q, out in by_queue.items()))
+        await self._db.run(mark_enqueued, delivery_ids=[j.delivery_id for j in jobs])

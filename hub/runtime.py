@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -23,7 +24,8 @@ from hub.ingest import Ingest
 from hub.router import DeliveryQueues, Router
 from hub.settings import Settings
 from hub.store.db import Database, upgrade
-from hub.store.messages import accepted_since, pending_since
+from hub.store.messages import accepted_since, mark_enqueued, pending_since
+from hub.store.models import utcnow
 
 log = logging.getLogger(__name__)
 Role = Literal["all", "api", "worker"]
@@ -41,13 +43,17 @@ class Hub:
         self.transport: Transport = open_transport(settings.broker_url)
         prefix = settings.queue_prefix
         self.route_queue = f"{prefix}.route"
-        self.queues = DeliveryQueues(self.transport, prefix)
+        self.queues = DeliveryQueues(self.transport, self.db, prefix)
         self.ingest = Ingest(self.config, self.db, self.transport, self.route_queue)
         self.writer = OutcomeWriter(self.db)
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def in_process(self) -> bool:
+        return self.settings.broker_url.startswith("memory://")
 
     def connector(self, kind: str) -> Connector:
         """The one connector instance of a kind in this process (connections are shared)."""
@@ -59,7 +65,7 @@ class Hub:
         return [s.id for s in self.config.systems.values() if s.may_receive]
 
     async def start(self, role: Role = "all") -> None:
-        if role != "all" and self.settings.broker_url.startswith("memory://"):
+        if role != "all" and self.in_process:
             raise ValueError(f"role {role!r} needs a shared broker (HUB_BROKER_URL=amqp://...)")
         self.role = role
         if self.settings.auto_migrate:
@@ -68,7 +74,8 @@ class Hub:
         for system_id in self.receivers():
             await self.transport.declare(self.queues.name(system_id))
         if role in ("all", "worker"):
-            await self.recover()
+            if self.in_process:
+                await self.recover()  # in-process queues start empty: enqueue all that waits
             self._spawn_workers()
         log.info("hub started: role=%s database=%s broker=%s", role,
                  self.db.engine.dialect.name, self.settings.broker_url.split("@")[-1])
@@ -82,6 +89,8 @@ class Hub:
             worker = DeliveryWorker(system, self.connector(system.kind), self.db, self.transport,
                                     self.queues.name(system_id), self.writer)
             runners.append(worker.run)
+        if not self.in_process:
+            runners.append(self._sweep)
         for run in runners:
             self._tasks.append(asyncio.create_task(self._supervise(run)))
 
@@ -102,15 +111,31 @@ class Hub:
                     pass
                 delay = min(delay * 2, 5.0)
 
-    async def recover(self) -> None:
-        """Enqueue again what the store says is waiting: unrouted messages, pending deliveries."""
+    async def _sweep(self, stop: asyncio.Event) -> None:
+        """Every few seconds, enqueue again what a crash left committed but unpublished."""
+        while not stop.is_set():
+            grace = timedelta(seconds=self.settings.recovery_grace_seconds)
+            await self.recover(unqueued_before=utcnow() - grace)
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.sweep_seconds)
+            except TimeoutError:
+                pass
+
+    async def recover(self, *, unqueued_before: datetime | None = None) -> None:
+        """Enqueue again what the store says is waiting: unrouted messages, pending deliveries.
+
+        With `unqueued_before`, only what the broker never confirmed and is older
+        than that (on RabbitMQ the rest is safe in its durable queues).
+        """
         seq, routed = 0, 0
-        while page := await self.db.run(accepted_since, seq, RECOVERY_PAGE):
+        since = {"unqueued_before": unqueued_before}
+        while page := await self.db.run(accepted_since, seq, RECOVERY_PAGE, **since):
             out = [Outgoing(env.encode("utf-8"), {"message-id": mid}) for _, mid, env in page]
             await self.transport.publish(self.route_queue, out)
+            await self.db.run(mark_enqueued, message_ids=[mid for _, mid, _ in page])
             seq, routed = page[-1][0], routed + len(page)
         last, pending = 0, 0
-        while jobs := await self.db.run(pending_since, last, RECOVERY_PAGE):
+        while jobs := await self.db.run(pending_since, last, RECOVERY_PAGE, **since):
             await self.queues.publish(jobs)
             last, pending = jobs[-1].delivery_id, pending + len(jobs)
         if routed or pending:

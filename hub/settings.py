@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     delivery_prefetch: int = 64
     delivery_timeout: float = 10.0
     retry_poll_seconds: float = 0.5
+    # On RabbitMQ, how old a committed but never-confirmed message or job must be
+    # before a worker's sweep enqueues it again, and how often the sweep runs.
+    recovery_grace_seconds: float = 30.0
+    sweep_seconds: float = 10.0
 
     def sqlalchemy_url(self) -> str:
         """The database URL with the driver the hub uses (psycopg 3 for PostgreSQL)."""

@@ -117,6 +117,8 @@ def hub_env(settings: Settings, port: int) -> dict[str, str]:
         "HUB_DATABASE_URL": settings.database_url, "HUB_BROKER_URL": settings.broker_url,
         "HUB_CONFIG": str(settings.config), "HUB_QUEUE_PREFIX": settings.queue_prefix,
         "HUB_PORT": str(port), "HUB_HOST": "127.0.0.1", "HUB_LOG_LEVEL": "warning",
+        "HUB_RECOVERY_GRACE_SECONDS": str(settings.recovery_grace_seconds),
+        "HUB_SWEEP_SECONDS": str(settings.sweep_seconds),
     })
     return env
 

@@ -136,7 +136,9 @@ def record_routes(engine: sa.Engine, plans: Sequence[RoutePlan]) -> list[Job]:
             messages.c.id.in_(ids), messages.c.status == "accepted"
         )
         if conn.dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True)
+            # Wait for, never skip, a row another transaction holds (a mark_enqueued,
+            # a second router with a duplicate): skipping would drop the message.
+            q = q.with_for_update()
         envelopes = {r.id: r.envelope for r in conn.execute(q)}
         todo = [p for p in plans if p.message_id in envelopes]
         if not todo:
@@ -255,7 +257,7 @@ def claim_due(engine: sa.Engine, limit: int = 500) -> list[Job]:
         claimed = conn.execute(
             deliveries.update()
             .where(deliveries.c.id.in_(due.scalar_subquery()), deliveries.c.status == "retrying")
-            .values(status="pending", updated_at=now)
+            .values(status="pending", updated_at=now, enqueued_at=None)
             .returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination)
         ).all()
         return _jobs(conn, claimed)
@@ -270,25 +272,46 @@ def _jobs(conn: sa.Connection, rows: Sequence[Any]) -> list[Job]:
     return [Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in rows]
 
 
-def accepted_since(engine: sa.Engine, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
-    """Messages still waiting for the router: (seq, id, envelope), oldest first."""
+def accepted_since(
+    engine: sa.Engine, after_seq: int, limit: int, *, unqueued_before: datetime | None = None
+) -> list[tuple[int, str, str]]:
+    """Messages still waiting for the router: (seq, id, envelope), oldest first.
+
+    With `unqueued_before`, only those never confirmed in the broker and accepted
+    before that time (the ones a crash left behind).
+    """
+    q = sa.select(messages.c.seq, messages.c.id, messages.c.envelope).where(
+        messages.c.status == "accepted", messages.c.seq > after_seq
+    )
+    if unqueued_before is not None:
+        q = q.where(messages.c.enqueued_at.is_(None), messages.c.received_at < unqueued_before)
     with engine.connect() as conn:
-        q = (
-            sa.select(messages.c.seq, messages.c.id, messages.c.envelope)
-            .where(messages.c.status == "accepted", messages.c.seq > after_seq)
-            .order_by(messages.c.seq)
-            .limit(limit)
-        )
-        return [(r.seq, r.id, r.envelope) for r in conn.execute(q)]
+        rows = conn.execute(q.order_by(messages.c.seq).limit(limit))
+        return [(r.seq, r.id, r.envelope) for r in rows]
 
 
-def pending_since(engine: sa.Engine, after_id: int, limit: int) -> list[Job]:
-    """Deliveries waiting for their first or next try now, oldest first."""
+def pending_since(
+    engine: sa.Engine, after_id: int, limit: int, *, unqueued_before: datetime | None = None
+) -> list[Job]:
+    """Deliveries waiting for their first or next try now, oldest first (see accepted_since)."""
+    q = sa.select(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination).where(
+        deliveries.c.status == "pending", deliveries.c.id > after_id
+    )
+    if unqueued_before is not None:
+        q = q.where(deliveries.c.enqueued_at.is_(None), deliveries.c.updated_at < unqueued_before)
     with engine.connect() as conn:
-        q = (
-            sa.select(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination)
-            .where(deliveries.c.status == "pending", deliveries.c.id > after_id)
-            .order_by(deliveries.c.id)
-            .limit(limit)
-        )
-        return _jobs(conn, conn.execute(q).all())
+        return _jobs(conn, conn.execute(q.order_by(deliveries.c.id).limit(limit)).all())
+
+
+def mark_enqueued(
+    engine: sa.Engine, *, message_ids: Sequence[str] = (), delivery_ids: Sequence[int] = ()
+) -> None:
+    """Note that the broker confirmed these messages or delivery jobs."""
+    now = utcnow()
+    with engine.begin() as conn:
+        if message_ids:
+            conn.execute(messages.update().where(messages.c.id.in_(message_ids))
+                         .values(enqueued_at=now))
+        if delivery_ids:
+            conn.execute(deliveries.update().where(deliveries.c.id.in_(delivery_ids))
+                         .values(enqueued_at=now))

@@ -2,6 +2,8 @@
 
 - `messages`: every accepted message with its envelope; `status` is the message's
   state (accepted, routed, delivered, partially_delivered, unroutable, dead).
+  `enqueued_at` and its twin on `deliveries` make the tables their own outbox:
+  a row is committed first, published, then marked enqueued.
 - `deliveries`: one row per (message, destination); the dead-letter store is the
   set of deliveries whose status is `dead`, with their history in `hops`.
 - `hops`: the trace, one row per stage a message passed, with its time.
@@ -66,6 +68,9 @@ messages = sa.Table(
     sa.Column("envelope", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False, index=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Set once the broker confirmed the message to the router's queue; a message
+    # left `accepted` without it (a crash between commit and confirm) is swept.
+    sa.Column("enqueued_at", UTCDateTime, nullable=True),
 )
 
 deliveries = sa.Table(
@@ -81,6 +86,8 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),
+    # Set once the job of a `pending` delivery is confirmed in its queue.
+    sa.Column("enqueued_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("message_id", "destination"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "destination", "status"),
