@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import orjson
@@ -15,8 +15,11 @@ import typer
 
 from hub.settings import DEMO_CONFIG, Settings
 
-app = typer.Typer(help="LGSP Hub: integration and data-sharing hub.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="LGSP Hub: integration and data-sharing hub.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 dead_letters = typer.Typer(help="Inspect, replay or discard dead letters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(dead_letters, name="dead-letters")
@@ -27,7 +30,7 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
@@ -47,15 +50,20 @@ def serve(
     role: Annotated[str, typer.Option(help="all | api | worker")] = "all",
     host: Annotated[str | None, typer.Option(help="default HUB_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default HUB_PORT")] = None,
-    demo: Annotated[bool | None, typer.Option(
-        help="also run the demo destination simulator (default: on with the demo config)")] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            help="also run the demo destination simulator (default: on with the demo config)"
+        ),
+    ] = None,
 ) -> None:
     """Run the hub: API, router and delivery workers (or one role, to scale out)."""
     if role not in ("all", "api", "worker"):
         _fail(f"--role must be all, api or worker, not {role!r}")
     settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = _config(settings)
@@ -83,8 +91,14 @@ def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
 
     from hub.api.app import create_app
 
-    uvicorn.run(create_app(hub, role), host=host, port=port, log_level=log_level,
-                access_log=False, timeout_graceful_shutdown=15)
+    uvicorn.run(
+        create_app(hub, role),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=15,
+    )
 
 
 async def _run_worker(hub: Any) -> None:
@@ -103,15 +117,20 @@ async def _run_worker(hub: Any) -> None:
 def send(
     file: Annotated[Path, typer.Argument(help="a CloudEvent as JSON, or - for stdin")],
     key: Annotated[str, typer.Option(envvar="HUB_KEY", help="the sending system's API key")],
-    url: Annotated[str | None, typer.Option(help="hub base URL (default from HUB_HOST/HUB_PORT)")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="hub base URL (default from HUB_HOST/HUB_PORT)")
+    ] = None,
 ) -> None:
     """Send a message to a running hub, as a system would."""
     settings = _settings()
     body = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     base = url or f"http://{settings.host}:{settings.port}"
-    response = httpx.post(f"{base}/api/v1/messages", content=body, timeout=30,
-                          headers={"authorization": f"Bearer {key}",
-                                   "content-type": "application/cloudevents+json"})
+    response = httpx.post(
+        f"{base}/api/v1/messages",
+        content=body,
+        timeout=30,
+        headers={"authorization": f"Bearer {key}", "content-type": "application/cloudevents+json"},
+    )
     typer.echo(response.text)
     if response.status_code >= 300:
         raise typer.Exit(1)
@@ -138,8 +157,10 @@ def trace(message_id: str) -> None:
         _fail(f"no message {message_id!r}")
     typer.echo(f"{found['id']}  {found['type']}  from {found['source']}  [{found['status']}]")
     for d in found["deliveries"]:
-        typer.echo(f"  -> {d['destination']}: {d['status']}, {d['attempts']} tries"
-                   + (f", last error: {d['last_error']}" if d["last_error"] else ""))
+        typer.echo(
+            f"  -> {d['destination']}: {d['status']}, {d['attempts']} tries"
+            + (f", last error: {d['last_error']}" if d["last_error"] else "")
+        )
     for h in found["trace"]:
         where = f" {h['destination']}" if h["destination"] else ""
         typer.echo(f"  {h['at']}  {h['stage']}{where}  {h['detail'] or ''}".rstrip())

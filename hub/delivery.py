@@ -20,6 +20,7 @@ delay of an hour survives any restart, and an operator's replay is simply
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 from typing import Any
@@ -68,8 +69,14 @@ def failed(system: System, job: Incoming, attempts: int, exc: Exception) -> Outc
             if exc.retry_after is not None:
                 delay = min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
             when = utcnow() + timedelta(seconds=delay)
-            return Outcome(delivery_id, message_id, system.id, "retrying",
-                           f"try {attempts + 1} failed: {detail}; next try in {delay:g} s", when)
+            return Outcome(
+                delivery_id,
+                message_id,
+                system.id,
+                "retrying",
+                f"try {attempts + 1} failed: {detail}; next try in {delay:g} s",
+                when,
+            )
         detail = f"gave up after {attempts + 1} tries: {detail}"
     return Outcome(delivery_id, message_id, system.id, "dead", detail)
 
@@ -78,8 +85,13 @@ class DeliveryWorker:
     """Delivers the jobs of one destination's queue through its connector."""
 
     def __init__(
-        self, system: System, connector: Connector, db: Database, transport: Transport,
-        queue: str, writer: OutcomeWriter,
+        self,
+        system: System,
+        connector: Connector,
+        db: Database,
+        transport: Transport,
+        queue: str,
+        writer: OutcomeWriter,
     ) -> None:
         self.system = system
         self._connector = connector
@@ -122,17 +134,24 @@ class DeliveryWorker:
             task = asyncio.create_task(self._deliver(consumer, job, attempts))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-            task.add_done_callback(lambda _, d=delivery_id: self._held.discard(d))
+            task.add_done_callback(functools.partial(self._release, delivery_id))
         if done:
             await consumer.ack(done)
+
+    def _release(self, delivery_id: int, _: object) -> None:
+        self._held.discard(delivery_id)
 
     async def _deliver(self, consumer: Consumer, job: Incoming, attempts: int) -> None:
         event = orjson.loads(job.body)
         try:
             receipt = await self._connector.deliver(job.body, event, self.system)
-            outcome = Outcome(int(job.headers["delivery-id"]), str(job.headers["message-id"]),
-                              self.system.id, "delivered",
-                              f"{receipt.detail} in {receipt.elapsed_ms:.0f} ms")
+            outcome = Outcome(
+                int(job.headers["delivery-id"]),
+                str(job.headers["message-id"]),
+                self.system.id,
+                "delivered",
+                f"{receipt.detail} in {receipt.elapsed_ms:.0f} ms",
+            )
         except (Transient, Rejected) as exc:
             outcome = failed(self.system, job, attempts, exc)
         except Exception as exc:  # a connector bug must not lose the job: retry it

@@ -14,7 +14,11 @@ REQUIRED = ("specversion", "id", "source", "type")
 def nfc(value: Any) -> Any:
     """Return `value` with every string normalised to Unicode NFC (Vietnamese text is stored so)."""
     if isinstance(value, str):
-        return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+        return (
+            value
+            if unicodedata.is_normalized("NFC", value)
+            else unicodedata.normalize("NFC", value)
+        )
     if isinstance(value, dict):
         return {nfc(k): nfc(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+
 import orjson
 
 from hub import envelope
@@ -44,8 +45,9 @@ class Ingest:
         try:
             event = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise Invalid(f"the body is not valid JSON: {exc}",
-                          errors=[FieldError("", "not valid JSON")]) from exc
+            raise Invalid(
+                f"the body is not valid JSON: {exc}", errors=[FieldError("", "not valid JSON")]
+            ) from exc
         self.validators.check_envelope(event)
         if event["source"] != caller.id:
             raise Forbidden(
@@ -60,7 +62,9 @@ class Ingest:
         self.validators.check_data(event)
         event = envelope.nfc(event)
         return NewMessage(
-            id=event["id"], type=event["type"], source=event["source"],
+            id=event["id"],
+            type=event["type"],
+            source=event["source"],
             correlationid=event.get("correlationid"),
             envelope=envelope.dumps(event).decode("utf-8"),
         )
@@ -69,8 +73,10 @@ class Ingest:
         """Store a parsed message; returns "new" or "duplicate". Raises Conflict."""
         outcome = await self._batcher.submit(message)
         if outcome == "conflict":
-            raise Conflict(f"id {message.id!r} is already used by another source",
-                           errors=[FieldError("/id", "taken by another source")])
+            raise Conflict(
+                f"id {message.id!r} is already used by another source",
+                errors=[FieldError("/id", "taken by another source")],
+            )
         return outcome
 
     async def _store(self, items: Sequence[NewMessage]) -> list[str]:
@@ -90,9 +96,13 @@ class Ingest:
         try:
             await self._transport.publish(self._route_queue, out)
             await self._db.run(mark_enqueued, message_ids=ids)
-        except Exception as exc:  # the store keeps them `accepted`; recovery re-enqueues
-            log.warning("publish to %s failed, %d messages left to recovery: %s",
-                        self._route_queue, len(out), exc)
+        except Exception as exc:  # noqa: BLE001 - the store keeps them; the sweep re-enqueues
+            log.warning(
+                "publish to %s failed, %d messages left to recovery: %s",
+                self._route_queue,
+                len(out),
+                exc,
+            )
 
     async def drain(self) -> None:
         """Wait for stores and publishes under way (graceful shutdown)."""

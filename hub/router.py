@@ -29,14 +29,16 @@ log = logging.getLogger(__name__)
 def plan(config: HubConfig, message_id: str, event: dict[str, object]) -> RoutePlan:
     """The routing decision for one message, with the trace hops that explain it."""
     decision = route(config, event)
-    hops = [
-        Hop(message_id, "refused", reason, recipient)
-        for recipient, reason in decision.refused
-    ]
+    hops = [Hop(message_id, "refused", reason, recipient) for recipient, reason in decision.refused]
     if decision.unroutable:
         why = "no route matches" if not decision.matched else "no destination can receive it"
-        hops.append(Hop(message_id, "unroutable",
-                        f"{why}: type {event.get('type')} from {event.get('source')}"))
+        hops.append(
+            Hop(
+                message_id,
+                "unroutable",
+                f"{why}: type {event.get('type')} from {event.get('source')}",
+            )
+        )
     else:
         hops += [
             Hop(message_id, "routed", "by " + ", ".join(rules), destination)
@@ -49,8 +51,14 @@ class Router:
     """Consumes the route queue in batches and hands jobs to the delivery queues."""
 
     def __init__(
-        self, config: HubConfig, db: Database, transport: Transport, route_queue: str,
-        delivery_queue: "DeliveryQueues", *, batch: int = 200,
+        self,
+        config: HubConfig,
+        db: Database,
+        transport: Transport,
+        route_queue: str,
+        delivery_queue: DeliveryQueues,
+        *,
+        batch: int = 200,
     ) -> None:
         self._config = config
         self._db = db
@@ -96,10 +104,15 @@ class DeliveryQueues:
             return
         by_queue: dict[str, list[Outgoing]] = defaultdict(list)
         for job in jobs:
-            by_queue[self.name(job.destination)].append(Outgoing(
-                job.envelope.encode("utf-8"),
-                {"delivery-id": str(job.delivery_id), "message-id": job.message_id,
-                 "destination": job.destination},
-            ))
+            by_queue[self.name(job.destination)].append(
+                Outgoing(
+                    job.envelope.encode("utf-8"),
+                    {
+                        "delivery-id": str(job.delivery_id),
+                        "message-id": job.message_id,
+                        "destination": job.destination,
+                    },
+                )
+            )
         await asyncio.gather(*(self._transport.publish(q, out) for q, out in by_queue.items()))
         await self._db.run(mark_enqueued, delivery_ids=[j.delivery_id for j in jobs])

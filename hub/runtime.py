@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Literal
 
 from hub.broker import Outgoing, Transport, open_transport
@@ -77,17 +77,29 @@ class Hub:
             if self.in_process:
                 await self.recover()  # in-process queues start empty: enqueue all that waits
             self._spawn_workers()
-        log.info("hub started: role=%s database=%s broker=%s", role,
-                 self.db.engine.dialect.name, self.settings.broker_url.split("@")[-1])
+        log.info(
+            "hub started: role=%s database=%s broker=%s",
+            role,
+            self.db.engine.dialect.name,
+            self.settings.broker_url.split("@")[-1],
+        )
 
     def _spawn_workers(self) -> None:
         router = Router(self.config, self.db, self.transport, self.route_queue, self.queues)
-        runners = [router.run, RetryScheduler(self.db, self.queues,
-                                              poll=self.settings.retry_poll_seconds).run]
+        runners = [
+            router.run,
+            RetryScheduler(self.db, self.queues, poll=self.settings.retry_poll_seconds).run,
+        ]
         for system_id in self.receivers():
             system = self.config.systems[system_id]
-            worker = DeliveryWorker(system, self.connector(system.kind), self.db, self.transport,
-                                    self.queues.name(system_id), self.writer)
+            worker = DeliveryWorker(
+                system,
+                self.connector(system.kind),
+                self.db,
+                self.transport,
+                self.queues.name(system_id),
+                self.writer,
+            )
             runners.append(worker.run)
         if not self.in_process:
             runners.append(self._sweep)
@@ -104,7 +116,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("%s failed; restarting in %.1f s", getattr(run, "__qualname__", run), delay)
+                log.exception(
+                    "%s failed; restarting in %.1f s", getattr(run, "__qualname__", run), delay
+                )
                 try:
                     await asyncio.wait_for(self._stop.wait(), delay)
                 except TimeoutError:
@@ -139,13 +153,15 @@ class Hub:
             await self.queues.publish(jobs)
             last, pending = jobs[-1].delivery_id, pending + len(jobs)
         if routed or pending:
-            log.info("recovery: %d messages to route, %d deliveries enqueued again", routed, pending)
+            log.info(
+                "recovery: %d messages to route, %d deliveries enqueued again", routed, pending
+            )
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work, finish what is held, close connections."""
         self._stop.set()
         if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

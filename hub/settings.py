@@ -40,5 +40,5 @@ class Settings(BaseSettings):
         url = self.database_url
         for plain in ("postgresql://", "postgres://"):
             if url.startswith(plain):
-                return "postgresql+psycopg://" + url[len(plain):]
+                return "postgresql+psycopg://" + url[len(plain) :]
         return url

@@ -21,7 +21,8 @@ MAX_ERRORS = 20
 def _pointer(prefix: str, error: ValidationError) -> str:
     parts = [str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path]
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [k for k in error.validator_value if k not in error.instance]
+        required: list[str] = list(error.validator_value)  # type: ignore[arg-type]
+        missing = [k for k in required if k not in error.instance]
         if missing:
             parts.append(str(missing[0]))
     return prefix + "".join("/" + p for p in parts)
@@ -42,8 +43,10 @@ class Validators:
     def check_envelope(self, event: Any) -> None:
         """Raise Invalid naming every failing envelope field."""
         if not isinstance(event, dict):
-            raise Invalid("the body must be a CloudEvent: a JSON object",
-                          errors=[FieldError("", "not a JSON object")])
+            raise Invalid(
+                "the body must be a CloudEvent: a JSON object",
+                errors=[FieldError("", "not a JSON object")],
+            )
         errors = field_errors(self.envelope, event, "")
         if not errors and "time" in event:
             try:
@@ -51,15 +54,20 @@ class Validators:
             except ValueError:
                 errors = [FieldError("/time", "not an RFC 3339 date-time")]
         if errors:
-            raise Invalid(f"invalid envelope: {errors[0].pointer or '/'}: {errors[0].detail}",
-                          errors=errors)
+            raise Invalid(
+                f"invalid envelope: {errors[0].pointer or '/'}: {errors[0].detail}", errors=errors
+            )
 
     def check_data(self, event: dict[str, Any]) -> None:
         """Raise Invalid when the type is unknown or the payload fails its schema."""
         validator = self.types.get(event["type"])
         if validator is None:
-            raise Invalid(f"unknown message type {event['type']!r}",
-                          errors=[FieldError("/type", "no schema is registered for this type")])
+            raise Invalid(
+                f"unknown message type {event['type']!r}",
+                errors=[FieldError("/type", "no schema is registered for this type")],
+            )
         errors = field_errors(validator, event["data"], "/data")
         if errors:
-            raise Invalid(f"invalid payload: {errors[0].pointer}: {errors[0].detail}", errors=errors)
+            raise Invalid(
+                f"invalid payload: {errors[0].pointer}: {errors[0].detail}", errors=errors
+            )

@@ -86,16 +86,25 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.fixture(params=["embedded", pytest.param("services", marks=[pytest.mark.rabbitmq,
-                                                                      pytest.mark.postgres])])
-def backend(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iterator[dict[str, str]]:
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("services", marks=[pytest.mark.rabbitmq, pytest.mark.postgres]),
+    ]
+)
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, unique: str
+) -> Iterator[dict[str, str]]:
     """The two deployments under test: SQLite + in-process, and PostgreSQL + RabbitMQ.
 
     Yields the settings fields that differ; queues made on RabbitMQ are deleted after.
     """
     if request.param == "embedded":
-        yield {"database_url": f"sqlite:///{tmp_path / 'hub.db'}", "broker_url": "memory://",
-               "queue_prefix": unique}
+        yield {
+            "database_url": f"sqlite:///{tmp_path / 'hub.db'}",
+            "broker_url": "memory://",
+            "queue_prefix": unique,
+        }
         return
     amqp = str(request.getfixturevalue("amqp_url"))
     pg = str(request.getfixturevalue("pg_url"))
@@ -110,8 +119,9 @@ def delete_queues(amqp: str, prefix: str) -> None:
     import kombu
 
     try:
-        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
-                                text=True, timeout=60).stdout.split()
+        listed = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, timeout=60
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         return
     names = [n for n in listed if n.startswith(prefix + ".")]
@@ -122,5 +132,5 @@ def delete_queues(amqp: str, prefix: str) -> None:
         for name in names:
             try:
                 channel.queue_delete(name)
-            except Exception:
+            except Exception:  # noqa: BLE001 - gone already; the channel closed with it
                 channel = conn.channel()

@@ -42,38 +42,66 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20.0, interval: fl
         time.sleep(interval)
 
 
-def write_config(directory: Path, sink_url: str, *, delays: list[float] | None = None,
-                 concurrency: int = 16, timeout: float = 5.0) -> Path:
+def write_config(
+    directory: Path,
+    sink_url: str,
+    *,
+    delays: list[float] | None = None,
+    concurrency: int = 16,
+    timeout: float = 5.0,
+) -> Path:
     """A config with one sender and two receivers, all delivering to `sink_url`."""
     delays = delays or [0.2, 0.4, 0.8]
     systems = []
-    for system_id, name in ((SENDER, "Văn phòng UBND Thành phố"), (DEST_A, "Sở Tư pháp"),
-                            (DEST_B, "Sở Nội vụ")):
+    for system_id, name in (
+        (SENDER, "Văn phòng UBND Thành phố"),
+        (DEST_A, "Sở Tư pháp"),
+        (DEST_B, "Sở Nội vụ"),
+    ):
         short = system_id.split(":")[0].replace(".", "-")
-        systems.append({
-            "id": system_id, "name": name, "kind": "http", "endpoint": f"{sink_url}/{short}",
-            "api_key": KEYS[system_id],
-            "may_send": [] if system_id == DEST_B else ["vn.lgsp.demo.*"],
-            "may_receive": ["vn.lgsp.demo.*"], "retry": {"delays": delays},
-            "concurrency": concurrency, "timeout": timeout,
-        })
+        systems.append(
+            {
+                "id": system_id,
+                "name": name,
+                "kind": "http",
+                "endpoint": f"{sink_url}/{short}",
+                "api_key": KEYS[system_id],
+                "may_send": [] if system_id == DEST_B else ["vn.lgsp.demo.*"],
+                "may_receive": ["vn.lgsp.demo.*"],
+                "retry": {"delays": delays},
+                "concurrency": concurrency,
+                "timeout": timeout,
+            }
+        )
     config = {
         "systems": systems,
-        "routes": [{"name": "notes-to-recipients", "match": {"type": "vn.lgsp.demo.note.v1"},
-                    "to": {"from_data": "/to/*"}}],
-        "operators": [{"name": "ops", "api_key": OPS_KEY, "role": "operator"},
-                      {"name": "viewer", "api_key": VIEWER_KEY, "role": "viewer"}],
+        "routes": [
+            {
+                "name": "notes-to-recipients",
+                "match": {"type": "vn.lgsp.demo.note.v1"},
+                "to": {"from_data": "/to/*"},
+            }
+        ],
+        "operators": [
+            {"name": "ops", "api_key": OPS_KEY, "role": "operator"},
+            {"name": "viewer", "api_key": VIEWER_KEY, "role": "viewer"},
+        ],
     }
     path = directory / "hub.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
 
 
-def note(to: list[str], *, id: str | None = None, source: str = SENDER, **data: Any) -> dict[str, Any]:
+def note(
+    to: list[str], *, id: str | None = None, source: str = SENDER, **data: Any
+) -> dict[str, Any]:
     """A vn.lgsp.demo.note.v1 CloudEvent."""
     return {
-        "specversion": "1.0", "id": id or uuid.uuid4().hex, "source": source,
-        "type": "vn.lgsp.demo.note.v1", "datacontenttype": "application/json",
+        "specversion": "1.0",
+        "id": id or uuid.uuid4().hex,
+        "source": source,
+        "type": "vn.lgsp.demo.note.v1",
+        "datacontenttype": "application/json",
         "data": {"title": "Giấy mời họp", "body": "Kính mời dự họp giao ban.", "to": to, **data},
     }
 
@@ -92,8 +120,14 @@ class ThreadedHub:
         self.hub = Hub(settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(self.hub), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            create_app(self.hub),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -113,13 +147,19 @@ class ThreadedHub:
 
 def hub_env(settings: Settings, port: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "HUB_DATABASE_URL": settings.database_url, "HUB_BROKER_URL": settings.broker_url,
-        "HUB_CONFIG": str(settings.config), "HUB_QUEUE_PREFIX": settings.queue_prefix,
-        "HUB_PORT": str(port), "HUB_HOST": "127.0.0.1", "HUB_LOG_LEVEL": "warning",
-        "HUB_RECOVERY_GRACE_SECONDS": str(settings.recovery_grace_seconds),
-        "HUB_SWEEP_SECONDS": str(settings.sweep_seconds),
-    })
+    env.update(
+        {
+            "HUB_DATABASE_URL": settings.database_url,
+            "HUB_BROKER_URL": settings.broker_url,
+            "HUB_CONFIG": str(settings.config),
+            "HUB_QUEUE_PREFIX": settings.queue_prefix,
+            "HUB_PORT": str(port),
+            "HUB_HOST": "127.0.0.1",
+            "HUB_LOG_LEVEL": "warning",
+            "HUB_RECOVERY_GRACE_SECONDS": str(settings.recovery_grace_seconds),
+            "HUB_SWEEP_SECONDS": str(settings.sweep_seconds),
+        }
+    )
     return env
 
 
@@ -135,10 +175,12 @@ class HubProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> HubProcess:
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--role", self.role, "--no-demo"],
-            env=hub_env(self.settings, self.port), stdout=out, stderr=subprocess.STDOUT,
+            env=hub_env(self.settings, self.port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             cwd=REPO,
         )
         if self.role != "worker":

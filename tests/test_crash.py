@@ -13,7 +13,16 @@ import pytest
 
 from adapters.sink import RecordingSink
 from hub.settings import Settings
-from tests.support import DEST_A, KEYS, SENDER, HubProcess, ThreadedHub, note, wait_until, write_config
+from tests.support import (
+    DEST_A,
+    KEYS,
+    SENDER,
+    HubProcess,
+    ThreadedHub,
+    note,
+    wait_until,
+    write_config,
+)
 
 
 class Sender:
@@ -45,8 +54,12 @@ def test_kill_9_with_1000_in_flight_then_restart_loses_nothing(
 ) -> None:
     with RecordingSink() as sink:
         sink.respond(200, delay=0.02)  # a slow destination keeps deliveries in flight
-        settings = Settings(config=write_config(tmp_path, sink.url, concurrency=4),
-                            recovery_grace_seconds=2, sweep_seconds=1, **backend)
+        settings = Settings(
+            config=write_config(tmp_path, sink.url, concurrency=4),
+            recovery_grace_seconds=2,
+            sweep_seconds=1,
+            **backend,
+        )
         first = HubProcess(settings, log=tmp_path / "hub-1.log").start()
         sender = Sender(first.url)
         with ThreadPoolExecutor(8) as pool:
@@ -64,8 +77,10 @@ def test_kill_9_with_1000_in_flight_then_restart_loses_nothing(
             raise AssertionError(explain(settings, accepted - sink.unique_ids())) from None
         finally:
             second.stop()
-        print(f"\naccepted {len(accepted)}, refused while down {sender.refused}, "
-              f"duplicates at the destination {sink.duplicates()}")
+        print(
+            f"\naccepted {len(accepted)}, refused while down {sender.refused}, "
+            f"duplicates at the destination {sink.duplicates()}"
+        )
 
 
 def explain(settings: Settings, missing: set[str]) -> str:
@@ -76,10 +91,12 @@ def explain(settings: Settings, missing: set[str]) -> str:
 
     engine = create_engine(settings.sqlalchemy_url())
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT m.id, m.status, m.enqueued_at, d.status, d.attempts, d.enqueued_at "
-            "FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id"
-        )).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT m.id, m.status, m.enqueued_at, d.status, d.attempts, d.enqueued_at "
+                "FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id"
+            )
+        ).all()
     engine.dispose()
     lost = [r for r in rows if r[0] in missing]
     return f"{len(missing)} accepted messages never arrived; store says: {lost[:10]}"
@@ -98,8 +115,12 @@ def test_rabbitmq_stopped_and_started_while_messages_flow(
     from tests.conftest import delete_queues
 
     with RecordingSink() as sink:
-        settings = Settings(config=write_config(tmp_path, sink.url), database_url=pg_url,
-                            broker_url=amqp_url, queue_prefix=unique)
+        settings = Settings(
+            config=write_config(tmp_path, sink.url),
+            database_url=pg_url,
+            broker_url=amqp_url,
+            queue_prefix=unique,
+        )
         try:
             with ThreadedHub(settings) as hub:
                 sender = Sender(hub.url)
@@ -127,7 +148,9 @@ def test_rabbitmq_stopped_and_started_while_messages_flow(
                 accepted = set(sender.accepted)
                 wait_until(lambda: accepted <= sink.unique_ids(), timeout=180, interval=0.5)
                 assert accepted_during > 0, "ingest should keep accepting while the broker is away"
-                print(f"\naccepted {len(accepted)} ({accepted_during} while RabbitMQ was stopped), "
-                      f"duplicates at the destination {sink.duplicates()}")
+                print(
+                    f"\naccepted {len(accepted)} ({accepted_during} while RabbitMQ was stopped), "
+                    f"duplicates at the destination {sink.duplicates()}"
+                )
         finally:
             delete_queues(amqp_url, unique)

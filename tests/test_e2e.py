@@ -14,7 +14,16 @@ import pytest
 from adapters.sink import RecordingSink
 from hub.settings import Settings
 from tests.support import (
-    DEST_A, DEST_B, KEYS, OPS_KEY, SENDER, VIEWER_KEY, ThreadedHub, note, wait_until, write_config,
+    DEST_A,
+    DEST_B,
+    KEYS,
+    OPS_KEY,
+    SENDER,
+    VIEWER_KEY,
+    ThreadedHub,
+    note,
+    wait_until,
+    write_config,
 )
 
 
@@ -24,10 +33,17 @@ def sink() -> Any:
         yield s
 
 
-def make_hub(tmp_path: Path, backend: dict[str, str], sink: RecordingSink, **config: Any) -> ThreadedHub:
+def make_hub(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink, **config: Any
+) -> ThreadedHub:
     path = write_config(tmp_path, sink.url, **config)
-    settings = Settings(config=path, blob_dir=tmp_path / "blobs", max_body_bytes=65536,
-                        retry_poll_seconds=0.1, **backend)
+    settings = Settings(
+        config=path,
+        blob_dir=tmp_path / "blobs",
+        max_body_bytes=65536,
+        retry_poll_seconds=0.1,
+        **backend,
+    )
     return ThreadedHub(settings)
 
 
@@ -43,7 +59,9 @@ def send(hub: ThreadedHub, event: dict[str, Any], key: str = KEYS[SENDER]) -> An
         return c.post("/api/v1/messages", json=event)
 
 
-def test_happy_path_delivers_to_each_recipient(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_happy_path_delivers_to_each_recipient(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink) as hub:
         event = {**note([DEST_A, DEST_B]), "correlationid": "corr-1"}
         r = send(hub, event)
@@ -53,17 +71,25 @@ def test_happy_path_delivers_to_each_recipient(tmp_path: Path, backend: dict[str
         assert {d["destination"] for d in m["deliveries"]} == {DEST_A, DEST_B}
         assert all(d["status"] == "delivered" and d["attempts"] == 1 for d in m["deliveries"])
         stages = [h["stage"] for h in m["trace"]]
-        assert stages[0] == "accepted" and stages.count("routed") == 2 and stages.count("delivered") == 2
+        assert (
+            stages[0] == "accepted"
+            and stages.count("routed") == 2
+            and stages.count("delivered") == 2
+        )
         got = [x for x in sink.received if x.event_id == event["id"]]
         assert sorted(x.path for x in got) == ["/000-00-12-H29", "/000-00-13-H29"]
-        assert all(x.headers["content-type"].startswith("application/cloudevents+json") for x in got)
+        assert all(
+            x.headers["content-type"].startswith("application/cloudevents+json") for x in got
+        )
         assert got[0].as_json()["body"]["data"]["title"] == "Giấy mời họp"
         with hub.client(KEYS[SENDER]) as c:
             listed = c.get("/api/v1/messages", params={"correlationid": "corr-1"}).json()
         assert [i["id"] for i in listed["items"]] == [event["id"]]
 
 
-def test_same_id_twice_is_stored_and_delivered_once(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_same_id_twice_is_stored_and_delivered_once(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink) as hub:
         event = note([DEST_A])
         first, second = send(hub, event), send(hub, event)
@@ -75,7 +101,9 @@ def test_same_id_twice_is_stored_and_delivered_once(tmp_path: Path, backend: dic
         assert sink.ids().count(event["id"]) == 1
 
 
-def test_unroutable_message_is_kept_and_listed(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_unroutable_message_is_kept_and_listed(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink) as hub:
         nowhere = note(["000.00.99.H29"])  # an organisation with no system
         assert send(hub, nowhere).status_code == 202
@@ -87,7 +115,9 @@ def test_unroutable_message_is_kept_and_listed(tmp_path: Path, backend: dict[str
         assert nowhere["id"] in [i["id"] for i in listed["items"]]
 
 
-def test_destination_down_then_up_is_retried_and_delivered_once(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_destination_down_then_up_is_retried_and_delivered_once(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink, delays=[0.3, 0.5, 1, 1, 1, 1, 1, 1, 1, 1]) as hub:
         sink.down()
         event = note([DEST_A])
@@ -102,7 +132,9 @@ def test_destination_down_then_up_is_retried_and_delivered_once(tmp_path: Path, 
         assert "attempt_failed" in [h["stage"] for h in m["trace"]]
 
 
-def test_retry_after_is_honoured(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_retry_after_is_honoured(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink, delays=[0.1, 0.1]) as hub:
         sink.respond(429, retry_after=2, times=1)
         event = note([DEST_A])
@@ -113,14 +145,20 @@ def test_retry_after_is_honoured(tmp_path: Path, backend: dict[str, str], sink: 
         assert "next try in 2 s" in " ".join(h["detail"] or "" for h in m["trace"])
 
 
-def test_rejected_by_destination_is_dead_lettered_then_replayed(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_rejected_by_destination_is_dead_lettered_then_replayed(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink) as hub:
         sink.respond(400, body={"error": "unknown field"})
         event = note([DEST_A])
         assert send(hub, event).status_code == 202
         m = wait_until(lambda: (s := status_of(hub, event["id"]))["status"] == "dead" and s)
         d = m["deliveries"][0]
-        assert d["attempts"] == 1 and "HTTP 400" in d["last_error"] and "unknown field" in d["last_error"]
+        assert (
+            d["attempts"] == 1
+            and "HTTP 400" in d["last_error"]
+            and "unknown field" in d["last_error"]
+        )
         with hub.client(VIEWER_KEY) as viewer, hub.client(OPS_KEY) as ops:
             dead = viewer.get("/api/v1/dead-letters").json()["items"]
             assert [x["message_id"] for x in dead] == [event["id"]]
@@ -135,7 +173,9 @@ def test_rejected_by_destination_is_dead_lettered_then_replayed(tmp_path: Path, 
             assert ops.post(f"/api/v1/dead-letters/{d['id']}/replay").status_code == 404
 
 
-def test_discard_keeps_the_message_marked(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_discard_keeps_the_message_marked(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink) as hub:
         sink.respond(404)
         event = note([DEST_A])
@@ -145,13 +185,19 @@ def test_discard_keeps_the_message_marked(tmp_path: Path, backend: dict[str, str
             r = ops.delete(f"/api/v1/dead-letters/{m['deliveries'][0]['id']}")
             assert r.status_code == 200
         m = status_of(hub, event["id"])
-        assert m["deliveries"][0]["status"] == "discarded" and m["trace"][-1]["stage"] == "discarded"
+        assert (
+            m["deliveries"][0]["status"] == "discarded" and m["trace"][-1]["stage"] == "discarded"
+        )
 
 
-def test_partial_delivery_status(tmp_path: Path, backend: dict[str, str], sink: RecordingSink) -> None:
+def test_partial_delivery_status(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
     with make_hub(tmp_path, backend, sink) as hub:
         sink.script([400])  # the first delivery is refused, the second taken
         event = note([DEST_A, DEST_B])
         send(hub, event)
-        m = wait_until(lambda: (s := status_of(hub, event["id"]))["status"] == "partially_delivered" and s)
+        m = wait_until(
+            lambda: (s := status_of(hub, event["id"]))["status"] == "partially_delivered" and s
+        )
         assert sorted(d["status"] for d in m["deliveries"]) == ["dead", "delivered"]

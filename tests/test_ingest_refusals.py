@@ -12,7 +12,17 @@ import sqlalchemy as sa
 from adapters.sink import RecordingSink
 from hub.settings import Settings
 from hub.store.db import create_engine
-from tests.support import DEST_A, DEST_B, KEYS, OPS_KEY, SENDER, ThreadedHub, note, wait_until, write_config
+from tests.support import (
+    DEST_A,
+    DEST_B,
+    KEYS,
+    OPS_KEY,
+    SENDER,
+    ThreadedHub,
+    note,
+    wait_until,
+    write_config,
+)
 
 
 @pytest.fixture
@@ -27,18 +37,24 @@ def hub(tmp_path: Path, backend: dict[str, str]) -> Any:
 def stored(hub: ThreadedHub) -> tuple[int, int]:
     engine = create_engine(hub.settings.sqlalchemy_url())
     with engine.connect() as conn:
-        counts = (conn.execute(sa.text("SELECT count(*) FROM messages")).scalar_one(),
-                  conn.execute(sa.text("SELECT count(*) FROM hops")).scalar_one())
+        counts = (
+            conn.execute(sa.text("SELECT count(*) FROM messages")).scalar_one(),
+            conn.execute(sa.text("SELECT count(*) FROM hops")).scalar_one(),
+        )
     engine.dispose()
     return counts
 
 
-def post(hub: ThreadedHub, body: Any, *, key: str | None = KEYS[SENDER],
-         raw: bytes | None = None) -> Any:
+def post(
+    hub: ThreadedHub, body: Any, *, key: str | None = KEYS[SENDER], raw: bytes | None = None
+) -> Any:
     with hub.client(key) as c:
         if raw is not None:
-            return c.post("/api/v1/messages", content=raw,
-                          headers={"content-type": "application/cloudevents+json"})
+            return c.post(
+                "/api/v1/messages",
+                content=raw,
+                headers={"content-type": "application/cloudevents+json"},
+            )
         return c.post("/api/v1/messages", json=body)
 
 
@@ -52,21 +68,42 @@ CASES = [
     ("unknown key", lambda h: post(h, note([DEST_A]), key="nope"), 401, None),
     ("operator key cannot send", lambda h: post(h, note([DEST_A]), key=OPS_KEY), 403, None),
     ("source is another system", lambda h: post(h, note([DEST_A], source=DEST_B)), 403, "/source"),
-    ("type not granted", lambda h: post(h, {**note([DEST_A], source=DEST_B),
-                                            "type": "vn.lgsp.demo.note.v1"},
-                                        key=KEYS[DEST_B]), 403, "/type"),
+    (
+        "type not granted",
+        lambda h: post(
+            h, {**note([DEST_A], source=DEST_B), "type": "vn.lgsp.demo.note.v1"}, key=KEYS[DEST_B]
+        ),
+        403,
+        "/type",
+    ),
     ("not JSON", lambda h: post(h, None, raw=b"{not json"), 422, ""),
     ("not an object", lambda h: post(h, [1, 2]), 422, ""),
     ("missing id", lambda h: post(h, without(note([DEST_A]), "id")), 422, "/id"),
-    ("wrong specversion", lambda h: post(h, {**note([DEST_A]), "specversion": "0.3"}), 422,
-     "/specversion"),
+    (
+        "wrong specversion",
+        lambda h: post(h, {**note([DEST_A]), "specversion": "0.3"}),
+        422,
+        "/specversion",
+    ),
     ("bad time", lambda h: post(h, {**note([DEST_A]), "time": "yesterday"}), 422, "/time"),
-    ("unknown type", lambda h: post(h, {**note([DEST_A]), "type": "vn.lgsp.demo.nothing.v1"}),
-     422, "/type"),
-    ("payload misses a field", lambda h: post(h, {**note([DEST_A]), "data": {"body": "x"}}), 422,
-     "/data/title"),
-    ("payload field of the wrong type", lambda h: post(h, note([DEST_A], priority="high")), 422,
-     "/data/priority"),
+    (
+        "unknown type",
+        lambda h: post(h, {**note([DEST_A]), "type": "vn.lgsp.demo.nothing.v1"}),
+        422,
+        "/type",
+    ),
+    (
+        "payload misses a field",
+        lambda h: post(h, {**note([DEST_A]), "data": {"body": "x"}}),
+        422,
+        "/data/title",
+    ),
+    (
+        "payload field of the wrong type",
+        lambda h: post(h, note([DEST_A], priority="high")),
+        422,
+        "/data/priority",
+    ),
     ("over the size limit", lambda h: post(h, note([DEST_A], body="x" * 70000)), 413, None),
 ]
 
@@ -90,7 +127,9 @@ def test_id_taken_by_another_source_is_a_conflict(hub: ThreadedHub) -> None:
     event = note([DEST_A])
     assert post(hub, event).status_code == 202
     with hub.client(OPS_KEY) as ops:
-        wait_until(lambda: ops.get(f"/api/v1/messages/{event['id']}").json()["status"] == "delivered")
+        wait_until(
+            lambda: ops.get(f"/api/v1/messages/{event['id']}").json()["status"] == "delivered"
+        )
     before = stored(hub)
     r = post(hub, note([DEST_B], id=event["id"], source=DEST_A), key=KEYS[DEST_A])
     assert r.status_code == 409 and r.json()["errors"][0]["pointer"] == "/id"

@@ -22,11 +22,17 @@ def test_api_and_worker_processes_share_the_work(
     from tests.conftest import delete_queues
 
     with RecordingSink() as sink:
-        settings = Settings(config=write_config(tmp_path, sink.url), database_url=pg_url,
-                            broker_url=amqp_url, queue_prefix=unique)
+        settings = Settings(
+            config=write_config(tmp_path, sink.url),
+            database_url=pg_url,
+            broker_url=amqp_url,
+            queue_prefix=unique,
+        )
         api = HubProcess(settings, role="api", log=tmp_path / "api.log").start()
-        workers = [HubProcess(settings, role="worker", log=tmp_path / f"w{i}.log").start()
-                   for i in range(2)]
+        workers = [
+            HubProcess(settings, role="worker", log=tmp_path / f"w{i}.log").start()
+            for i in range(2)
+        ]
         try:
             ids = []
             with httpx.Client(headers={"authorization": f"Bearer {KEYS[SENDER]}"}) as c:
@@ -34,8 +40,10 @@ def test_api_and_worker_processes_share_the_work(
                     event = note([DEST_A, DEST_B])
                     assert c.post(f"{api.url}/api/v1/messages", json=event).status_code == 202
                     ids.append(event["id"])
-            wait_until(lambda: set(ids) <= set(sink.delivered_ids()) and sink.stats()["delivered"] >= 200,
-                       timeout=60)
+            wait_until(
+                lambda: set(ids) <= set(sink.delivered_ids()) and sink.stats()["delivered"] >= 200,
+                timeout=60,
+            )
             pairs = [(r.path, r.event_id) for r in sink.received if r.delivered]
             assert len(pairs) == len(set(pairs)) == 200  # each destination got each message once
         finally:
@@ -52,7 +60,9 @@ def test_split_roles_need_a_shared_broker(tmp_path: Path, monkeypatch: pytest.Mo
     assert "shared broker" in str(result.exception) + result.output
 
 
-def test_cli_reports_a_config_error_with_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_reports_a_config_error_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("systems:\n  - id: nonsense\n    name: x\n    kind: http\n", encoding="utf-8")
     monkeypatch.setenv("HUB_CONFIG", str(bad))

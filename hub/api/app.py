@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
 import orjson
+from fastapi import Depends, FastAPI, Query, Request
 from starlette.responses import Response
 
 from hub import __version__
 from hub.api import problems
 from hub.api.auth import Caller, authenticate
-from hub.errors import NotFound, Transient, TooLarge
+from hub.errors import NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
 from hub.store.inspect import MESSAGE_STATUSES, MessageFilter
@@ -57,9 +57,12 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         raw = await read_body(request, hub.settings.max_body_bytes)
         message = hub.ingest.parse(system, raw)
         await hub.ingest.accept(message)
-        return Response(orjson.dumps({"id": message.id, "status": "accepted"}), status_code=202,
-                        media_type="application/json",
-                        headers={"Location": f"/api/v1/messages/{message.id}"})
+        return Response(
+            orjson.dumps({"id": message.id, "status": "accepted"}),
+            status_code=202,
+            media_type="application/json",
+            headers={"Location": f"/api/v1/messages/{message.id}"},
+        )
 
     @app.get("/api/v1/messages/{message_id}", tags=["messages"])
     async def get_message(message_id: str, caller: Auth) -> dict[str, Any]:
@@ -72,23 +75,30 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     @app.get("/api/v1/messages", tags=["messages"])
     async def list_messages(
         caller: Auth,
-        correlationid: str | None = None, type: str | None = None,
+        correlationid: str | None = None,
+        type: str | None = None,
         source: str | None = None,
-        status: Annotated[str | None, Query(pattern="^(" + "|".join(MESSAGE_STATUSES) + ")$")] = None,
+        status: Annotated[
+            str | None, Query(pattern="^(" + "|".join(MESSAGE_STATUSES) + ")$")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:
         """Messages newest first; a system sees the ones it sent, an operator all."""
         own = caller.system.id if caller.system else None
         items, next_cursor = await hub.db.run(
-            inspect.list_messages, MessageFilter(correlationid, type, source, status),
-            limit=limit, before=cursor, source_only=own,
+            inspect.list_messages,
+            MessageFilter(correlationid, type, source, status),
+            limit=limit,
+            before=cursor,
+            source_only=own,
         )
         return {"items": items, "next_cursor": next_cursor}
 
     @app.get("/api/v1/dead-letters", tags=["dead letters"])
     async def list_dead_letters(
-        caller: Auth, destination: str | None = None,
+        caller: Auth,
+        destination: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:

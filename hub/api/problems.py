@@ -17,11 +17,20 @@ MEDIA_TYPE = "application/problem+json"
 
 
 def problem_response(
-    status: int, problem: str, title: str, detail: str, *, instance: str | None = None,
-    errors: list[FieldError] | None = None, headers: dict[str, str] | None = None,
+    status: int,
+    problem: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + problem, "title": title, "status": status, "detail": detail,
+        "type": PROBLEM_BASE + problem,
+        "title": title,
+        "status": status,
+        "detail": detail,
     }
     if instance:
         body["instance"] = instance
@@ -36,18 +45,36 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Rejected)
     async def _rejected(request: Request, exc: Rejected) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem_response(exc.status, exc.problem, exc.title, exc.detail,
-                                instance=request.url.path, errors=exc.errors, headers=headers)
+        return problem_response(
+            exc.status,
+            exc.problem,
+            exc.title,
+            exc.detail,
+            instance=request.url.path,
+            errors=exc.errors,
+            headers=headers,
+        )
 
     @app.exception_handler(Transient)
     async def _transient(request: Request, exc: Transient) -> Response:
-        return problem_response(503, "unavailable", "Service unavailable", exc.detail,
-                                instance=request.url.path, headers={"Retry-After": "5"})
+        return problem_response(
+            503,
+            "unavailable",
+            "Service unavailable",
+            exc.detail,
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem_response(exc.status_code, "http-" + str(exc.status_code),
-                                str(exc.detail), str(exc.detail), instance=request.url.path)
+        return problem_response(
+            exc.status_code,
+            "http-" + str(exc.status_code),
+            str(exc.detail),
+            str(exc.detail),
+            instance=request.url.path,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -56,5 +83,11 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = errors[0].pointer + ": " + errors[0].detail if errors else "invalid request"
-        return problem_response(422, "invalid-request", "Invalid request", detail,
-                                instance=request.url.path, errors=errors)
+        return problem_response(
+            422,
+            "invalid-request",
+            "Invalid request",
+            detail,
+            instance=request.url.path,
+            errors=errors,
+        )

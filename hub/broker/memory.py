@@ -43,7 +43,7 @@ class MemoryConsumer:
             except TimeoutError:
                 return []
             room = min(max_batch, self._prefetch - len(self._unacked))
-            batch = []
+            batch: list[Incoming] = []
             while q.ready and len(batch) < room:
                 message, redelivered = q.ready.popleft()
                 tag = next(self._tags)

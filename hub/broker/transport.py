@@ -44,7 +44,7 @@ class Consumer(Protocol):
     """One subscription to one queue, with a bounded number of unacked messages."""
 
     async def get(self, max_batch: int, timeout: float | None = None) -> list[Incoming]:
-        """Wait for at least one message (or `timeout` seconds: then []), return up to `max_batch`."""
+        """Wait for a message (or `timeout` seconds: then []); return up to `max_batch`."""
         ...
 
     async def ack(self, messages: Sequence[Incoming]) -> None: ...

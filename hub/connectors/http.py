@@ -62,7 +62,10 @@ class HttpConnector:
         started = time.perf_counter()
         try:
             response = await self._client.request(
-                request.method, request.url, headers=dict(request.headers), content=request.body,
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                content=request.body,
                 timeout=target.timeout,
             )
         except httpx.TimeoutException as exc:
@@ -75,8 +78,10 @@ class HttpConnector:
             return Receipt(code, f"HTTP {code}", elapsed)
         text = response.text[:MAX_RECORDED_BODY]
         if code in RETRYABLE or code >= 500:
-            raise Transient(f"{target.id}: HTTP {code} {text}".strip(),
-                            retry_after=retry_after(response.headers.get("retry-after")))
+            raise Transient(
+                f"{target.id}: HTTP {code} {text}".strip(),
+                retry_after=retry_after(response.headers.get("retry-after")),
+            )
         raise Rejected(f"{target.id}: HTTP {code} {text}".strip())
 
     async def close(self) -> None:

@@ -33,15 +33,21 @@ def get_message(engine: sa.Engine, message_id: str) -> dict[str, Any] | None:
         if m is None:
             return None
         ds = conn.execute(
-            sa.select(deliveries).where(deliveries.c.message_id == message_id)
+            sa.select(deliveries)
+            .where(deliveries.c.message_id == message_id)
             .order_by(deliveries.c.id)
         ).all()
         hs = conn.execute(
             sa.select(hops).where(hops.c.message_id == message_id).order_by(hops.c.id)
         ).all()
     return {
-        "id": m.id, "type": m.type, "source": m.source, "correlationid": m.correlationid,
-        "status": m.status, "size": m.size, "received_at": _iso(m.received_at),
+        "id": m.id,
+        "type": m.type,
+        "source": m.source,
+        "correlationid": m.correlationid,
+        "status": m.status,
+        "size": m.size,
+        "received_at": _iso(m.received_at),
         "updated_at": _iso(m.updated_at),
         "deliveries": [_delivery(d) for d in ds],
         "trace": [
@@ -54,8 +60,12 @@ def get_message(engine: sa.Engine, message_id: str) -> dict[str, Any] | None:
 
 def _delivery(d: Any) -> dict[str, Any]:
     return {
-        "id": d.id, "destination": d.destination, "status": d.status, "attempts": d.attempts,
-        "last_error": d.last_error, "next_attempt_at": _iso(d.next_attempt_at),
+        "id": d.id,
+        "destination": d.destination,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "next_attempt_at": _iso(d.next_attempt_at),
         "delivered_at": _iso(d.delivered_at),
     }
 
@@ -65,12 +75,19 @@ def list_messages(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Newest first, `limit` at a time; returns the page and the cursor of the next one."""
     q = sa.select(
-        messages.c.seq, messages.c.id, messages.c.type, messages.c.source,
-        messages.c.correlationid, messages.c.status, messages.c.received_at,
+        messages.c.seq,
+        messages.c.id,
+        messages.c.type,
+        messages.c.source,
+        messages.c.correlationid,
+        messages.c.status,
+        messages.c.received_at,
     )
     for column, value in (
-        (messages.c.correlationid, f.correlationid), (messages.c.type, f.type),
-        (messages.c.source, f.source), (messages.c.status, f.status),
+        (messages.c.correlationid, f.correlationid),
+        (messages.c.type, f.type),
+        (messages.c.source, f.source),
+        (messages.c.status, f.status),
         (messages.c.source, source_only),
     ):
         if value is not None:
@@ -82,8 +99,14 @@ def list_messages(
         rows = conn.execute(q).all()
     page = rows[:limit]
     items = [
-        {"id": r.id, "type": r.type, "source": r.source, "correlationid": r.correlationid,
-         "status": r.status, "received_at": _iso(r.received_at)}
+        {
+            "id": r.id,
+            "type": r.type,
+            "source": r.source,
+            "correlationid": r.correlationid,
+            "status": r.status,
+            "received_at": _iso(r.received_at),
+        }
         for r in page
     ]
     return items, (page[-1].seq if len(rows) > limit else None)
@@ -107,9 +130,16 @@ def list_dead_letters(
         rows = conn.execute(q).all()
     page = rows[:limit]
     items = [
-        {"id": r.id, "message_id": r.message_id, "destination": r.destination, "type": r.type,
-         "source": r.source, "attempts": r.attempts, "reason": r.last_error,
-         "dead_at": _iso(r.updated_at)}
+        {
+            "id": r.id,
+            "message_id": r.message_id,
+            "destination": r.destination,
+            "type": r.type,
+            "source": r.source,
+            "attempts": r.attempts,
+            "reason": r.last_error,
+            "dead_at": _iso(r.updated_at),
+        }
         for r in page
     ]
     return items, (page[-1].id if len(rows) > limit else None)
@@ -118,33 +148,50 @@ def list_dead_letters(
 def get_dead_letter(engine: sa.Engine, delivery_id: int) -> dict[str, Any] | None:
     with engine.connect() as conn:
         d = conn.execute(
-            sa.select(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "dead")
+            sa.select(deliveries).where(
+                deliveries.c.id == delivery_id, deliveries.c.status == "dead"
+            )
         ).first()
         if d is None:
             return None
         history = conn.execute(
-            sa.select(hops).where(hops.c.message_id == d.message_id,
-                                  hops.c.destination == d.destination).order_by(hops.c.id)
+            sa.select(hops)
+            .where(hops.c.message_id == d.message_id, hops.c.destination == d.destination)
+            .order_by(hops.c.id)
         ).all()
     return {
-        **_delivery(d), "message_id": d.message_id, "reason": d.last_error,
+        **_delivery(d),
+        "message_id": d.message_id,
+        "reason": d.last_error,
         "history": [{"at": _iso(h.at), "stage": h.stage, "detail": h.detail} for h in history],
     }
 
 
 def replay(engine: sa.Engine, delivery_id: int, *, by: str) -> bool:
     """Put a dead delivery back to be tried now, with a fresh set of tries."""
-    return _act(engine, delivery_id, by=by, stage="replayed",
-                values={"status": "retrying", "attempts": 0, "next_attempt_at": utcnow()})
+    return _act(
+        engine,
+        delivery_id,
+        by=by,
+        stage="replayed",
+        values={"status": "retrying", "attempts": 0, "next_attempt_at": utcnow()},
+    )
 
 
 def discard(engine: sa.Engine, delivery_id: int, *, by: str) -> bool:
     """Give up a dead delivery for good; it stays in the store, marked discarded."""
-    return _act(engine, delivery_id, by=by, stage="discarded",
-                values={"status": "discarded", "next_attempt_at": None})
+    return _act(
+        engine,
+        delivery_id,
+        by=by,
+        stage="discarded",
+        values={"status": "discarded", "next_attempt_at": None},
+    )
 
 
-def _act(engine: sa.Engine, delivery_id: int, *, by: str, stage: str, values: dict[str, Any]) -> bool:
+def _act(
+    engine: sa.Engine, delivery_id: int, *, by: str, stage: str, values: dict[str, Any]
+) -> bool:
     now = utcnow()
     with engine.begin() as conn:
         row = conn.execute(
@@ -155,9 +202,14 @@ def _act(engine: sa.Engine, delivery_id: int, *, by: str, stage: str, values: di
         ).first()
         if row is None:
             return False
-        conn.execute(hops.insert().values(
-            message_id=row.message_id, at=now, stage=stage, destination=row.destination,
-            detail=f"by {by}",
-        ))
+        conn.execute(
+            hops.insert().values(
+                message_id=row.message_id,
+                at=now,
+                stage=stage,
+                destination=row.destination,
+                detail=f"by {by}",
+            )
+        )
         refresh_status(conn, [row.message_id], now)
     return True

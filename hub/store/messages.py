@@ -72,13 +72,18 @@ class Outcome:
 
 def _insert(engine_or_conn: sa.Engine | sa.Connection, table: sa.Table) -> Any:
     dialect = engine_or_conn.dialect.name
-    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def _hop_rows(items: Iterable[Hop], at: datetime) -> list[dict[str, Any]]:
     return [
-        {"message_id": h.message_id, "at": at, "stage": h.stage, "detail": h.detail,
-         "destination": h.destination}
+        {
+            "message_id": h.message_id,
+            "at": at,
+            "stage": h.stage,
+            "detail": h.detail,
+            "destination": h.destination,
+        }
         for h in items
     ]
 
@@ -94,18 +99,24 @@ def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> list[str]:
     for item in items:
         first.setdefault(item.id, item)
     rows = [
-        {"id": m.id, "type": m.type, "source": m.source, "correlationid": m.correlationid,
-         "status": "accepted", "size": len(m.envelope), "envelope": m.envelope,
-         "received_at": now, "updated_at": now}
+        {
+            "id": m.id,
+            "type": m.type,
+            "source": m.source,
+            "correlationid": m.correlationid,
+            "status": "accepted",
+            "size": len(m.envelope),
+            "envelope": m.envelope,
+            "received_at": now,
+            "updated_at": now,
+        }
         for m in first.values()
     ]
     with engine.begin() as conn:
         stmt = _insert(conn, messages).on_conflict_do_nothing(index_elements=["id"])
         inserted = {r[0] for r in conn.execute(stmt.returning(messages.c.id), rows)}
         if inserted:
-            conn.execute(
-                hops.insert(), _hop_rows((Hop(i, "accepted") for i in inserted), now)
-            )
+            conn.execute(hops.insert(), _hop_rows((Hop(i, "accepted") for i in inserted), now))
         others = [i for i in first if i not in inserted]
         owner: dict[str, str] = {}
         if others:
@@ -144,9 +155,16 @@ def record_routes(engine: sa.Engine, plans: Sequence[RoutePlan]) -> list[Job]:
         if not todo:
             return []
         rows = [
-            {"message_id": p.message_id, "destination": d, "status": "pending", "attempts": 0,
-             "created_at": now, "updated_at": now}
-            for p in todo for d in p.destinations
+            {
+                "message_id": p.message_id,
+                "destination": d,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for p in todo
+            for d in p.destinations
         ]
         jobs: list[Job] = []
         if rows:
@@ -155,14 +173,17 @@ def record_routes(engine: sa.Engine, plans: Sequence[RoutePlan]) -> list[Job]:
                 stmt.returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination),
                 rows,
             )
-            jobs = [Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in returned]
+            jobs = [
+                Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in returned
+            ]
         conn.execute(hops.insert(), _hop_rows((h for p in todo for h in p.hops), now))
         by_status: dict[str, list[str]] = defaultdict(list)
         for p in todo:
             by_status["routed" if p.destinations else "unroutable"].append(p.message_id)
         for status, group in by_status.items():
             conn.execute(
-                messages.update().where(messages.c.id.in_(group))
+                messages.update()
+                .where(messages.c.id.in_(group))
                 .values(status=status, updated_at=now)
             )
     return jobs
@@ -181,19 +202,29 @@ def record_outcomes(engine: sa.Engine, outcomes: Sequence[Outcome]) -> None:
     """Write attempt results, their trace hops and the messages' new status in one commit."""
     now = utcnow()
     rows = [
-        {"did": o.delivery_id, "st": o.status, "nxt": o.next_attempt_at, "now": now,
-         "err": None if o.status == "delivered" else o.detail,
-         "dat": now if o.status == "delivered" else None}
+        {
+            "did": o.delivery_id,
+            "st": o.status,
+            "nxt": o.next_attempt_at,
+            "now": now,
+            "err": None if o.status == "delivered" else o.detail,
+            "dat": now if o.status == "delivered" else None,
+        }
         for o in outcomes
     ]
     update = (
         deliveries.update()
-        .where(deliveries.c.id == sa.bindparam("did"),
-               *(deliveries.c.status != final for final in FINAL))
+        .where(
+            deliveries.c.id == sa.bindparam("did"),
+            *(deliveries.c.status != final for final in FINAL),
+        )
         .values(
-            status=sa.bindparam("st"), attempts=deliveries.c.attempts + 1,
-            next_attempt_at=sa.bindparam("nxt"), last_error=sa.bindparam("err"),
-            updated_at=sa.bindparam("now"), delivered_at=sa.bindparam("dat"),
+            status=sa.bindparam("st"),
+            attempts=deliveries.c.attempts + 1,
+            next_attempt_at=sa.bindparam("nxt"),
+            last_error=sa.bindparam("err"),
+            updated_at=sa.bindparam("now"),
+            delivered_at=sa.bindparam("dat"),
         )
     )
     with engine.begin() as conn:
@@ -310,8 +341,10 @@ def mark_enqueued(
     now = utcnow()
     with engine.begin() as conn:
         if message_ids:
-            conn.execute(messages.update().where(messages.c.id.in_(message_ids))
-                         .values(enqueued_at=now))
+            conn.execute(
+                messages.update().where(messages.c.id.in_(message_ids)).values(enqueued_at=now)
+            )
         if delivery_ids:
-            conn.execute(deliveries.update().where(deliveries.c.id.in_(delivery_ids))
-                         .values(enqueued_at=now))
+            conn.execute(
+                deliveries.update().where(deliveries.c.id.in_(delivery_ids)).values(enqueued_at=now)
+            )
