@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from hub import __version__
@@ -17,8 +19,61 @@ from hub.errors import NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
 from hub.store.inspect import MESSAGE_STATUSES, MessageFilter
+from hub.validation import ENVELOPE_SCHEMA
 
 Auth = Annotated[Caller, Depends(authenticate)]
+ENVELOPE = json.loads(ENVELOPE_SCHEMA.read_text("utf-8"))
+ENVELOPE.pop("$schema", None)
+SEND_MESSAGE_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/cloudevents+json": {"schema": ENVELOPE},
+            "application/json": {"schema": ENVELOPE},
+        },
+    },
+}
+PROBLEM = {
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Stored; routed and delivered from here on",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "status"],
+                    "properties": {"id": {"type": "string"}, "status": {"const": "accepted"}},
+                }
+            }
+        },
+    },
+    401: {"description": "Missing or unknown key", **PROBLEM},
+    403: {"description": "Not the caller's source, or type not granted", **PROBLEM},
+    409: {"description": "The id is used by another source", **PROBLEM},
+    413: {"description": "Body over the size limit", **PROBLEM},
+    422: {"description": "Invalid envelope or payload", **PROBLEM},
+}
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "detail"],
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+    },
+}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -50,7 +105,13 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     app.state.hub = hub
     problems.install(app)
 
-    @app.post("/api/v1/messages", status_code=202, tags=["messages"])
+    @app.post(
+        "/api/v1/messages",
+        status_code=202,
+        tags=["messages"],
+        openapi_extra=SEND_MESSAGE_DOC,
+        responses=PROBLEM_RESPONSES,
+    )
     async def send_message(request: Request, caller: Auth) -> Response:
         """Accept a CloudEvent from a registered system; 202 once it is stored."""
         system = caller.require_system()
@@ -145,4 +206,14 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         await hub.transport.check()
         return {"status": "ready"}
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.config import Operator, System
 from hub.errors import Forbidden, Unauthorized
@@ -33,14 +34,17 @@ class Caller:
         return self.system
 
 
-def authenticate(request: Request) -> Caller:
+bearer = HTTPBearer(auto_error=False, description="A system's or an operator's API key")
+
+
+def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Caller:
     """FastAPI dependency: the caller, or 401 for a missing or unknown key."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send 'Authorization: Bearer <key>' with a system or operator key")
     config = request.app.state.hub.config
-    key = key.strip()
+    key = credentials.credentials.strip()
     system = config.system_by_key(key)
     if system is not None:
         return Caller(system=system)
