@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,7 +39,7 @@ bearer = HTTPBearer(auto_error=False, description="A system's or an operator's A
 
 
 def authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
     """FastAPI dependency: the caller, or 401 for a missing or unknown key."""
     if credentials is None or not credentials.credentials.strip():
