@@ -210,7 +210,7 @@ def record_outcomes(engine: sa.Engine, outcomes: Sequence[Outcome]) -> None:
             "err": None if o.status == "delivered" else o.detail,
             "dat": now if o.status == "delivered" else None,
         }
-        for o in outcomes
+        for o in sorted(outcomes, key=lambda o: o.delivery_id)  # one lock order: no deadlock
     ]
     update = (
         deliveries.update()
@@ -337,14 +337,23 @@ def pending_since(
 def mark_enqueued(
     engine: sa.Engine, *, message_ids: Sequence[str] = (), delivery_ids: Sequence[int] = ()
 ) -> None:
-    """Note that the broker confirmed these messages or delivery jobs."""
+    """Note that the broker confirmed these messages or delivery jobs.
+
+    Rows another transaction holds are skipped, never waited for: the holder is the
+    router or a delivery outcome moving them on (off `accepted` or `pending`), and
+    the sweep only looks at rows still there. So this never deadlocks with them.
+    """
     now = utcnow()
     with engine.begin() as conn:
-        if message_ids:
+        for table, key, ids in (
+            (messages, messages.c.id, message_ids),
+            (deliveries, deliveries.c.id, delivery_ids),
+        ):
+            if not ids:
+                continue
+            free = sa.select(key).where(key.in_(ids))
+            if conn.dialect.name == "postgresql":
+                free = free.with_for_update(skip_locked=True)
             conn.execute(
-                messages.update().where(messages.c.id.in_(message_ids)).values(enqueued_at=now)
-            )
-        if delivery_ids:
-            conn.execute(
-                deliveries.update().where(deliveries.c.id.in_(delivery_ids)).values(enqueued_at=now)
+                table.update().where(key.in_(free.scalar_subquery())).values(enqueued_at=now)
             )
