@@ -151,3 +151,19 @@ def test_a_system_sees_only_its_own_messages(hub: ThreadedHub) -> None:
         assert own.get(f"/api/v1/messages/{event['id']}").status_code == 200
         assert other.get("/api/v1/messages").json()["items"] == []
         assert other.get("/api/v1/dead-letters").status_code == 403
+
+
+def test_store_unreachable_is_a_503_problem(hub: ThreadedHub) -> None:
+    """With the store away (a restart, a failover) nothing can be accepted: 503, retry later."""
+    working = hub.hub.db.engine
+    hub.hub.db.engine = sa.create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
+    )
+    try:
+        r = post(hub, note([DEST_A]))
+    finally:
+        hub.hub.db.engine = working
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["retry-after"] == "5"
+    assert post(hub, note([DEST_A])).status_code == 202

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -62,6 +63,18 @@ def install(app: FastAPI) -> None:
             "unavailable",
             "Service unavailable",
             exc.detail,
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    async def _database(request: Request, exc: sqlalchemy.exc.OperationalError) -> Response:
+        # The store is away (restart, failover): nothing was accepted; the caller retries.
+        return problem_response(
+            503,
+            "unavailable",
+            "Service unavailable",
+            "the store is unreachable; nothing was accepted, send again later",
             instance=request.url.path,
             headers={"Retry-After": "5"},
         )
