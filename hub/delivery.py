@@ -121,7 +121,7 @@ class DeliveryWorker:
 
     async def _start(self, consumer: Consumer, jobs: list[Incoming]) -> None:
         ids = [int(j.headers["delivery-id"]) for j in jobs]
-        states = await self._db.run(delivery_states, ids)
+        states = await self._db.read(delivery_states, ids)
         done = []
         for job, delivery_id in zip(jobs, ids, strict=True):
             status, attempts = states.get(delivery_id, ("missing", 0))

@@ -19,8 +19,9 @@ from hub.batching import Batcher
 from hub.broker import Outgoing, Transport
 from hub.config import HubConfig, System
 from hub.errors import Conflict, FieldError, Forbidden, Invalid
+from hub.marks import EnqueueMarks
 from hub.store.db import Database
-from hub.store.messages import NewMessage, accept, mark_enqueued
+from hub.store.messages import NewMessage, accept
 from hub.validation import Validators
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,19 @@ class Ingest:
     """Turns a system's request body into a stored, published message."""
 
     def __init__(
-        self, config: HubConfig, db: Database, transport: Transport, route_queue: str
+        self,
+        config: HubConfig,
+        db: Database,
+        transport: Transport,
+        route_queue: str,
+        marks: EnqueueMarks,
     ) -> None:
         self.config = config
         self.validators = Validators(config.types)
         self._db = db
         self._transport = transport
         self._route_queue = route_queue
+        self._marks = marks
         self._batcher: Batcher[NewMessage, str] = Batcher(self._store, max_batch=500)
         self._publishing: set[asyncio.Task[None]] = set()
 
@@ -95,7 +102,7 @@ class Ingest:
     async def _send(self, out: list[Outgoing], ids: list[str]) -> None:
         try:
             await self._transport.publish(self._route_queue, out)
-            await self._db.run(mark_enqueued, message_ids=ids)
+            self._marks.messages(ids)
         except Exception as exc:  # noqa: BLE001 - the store keeps them; the sweep re-enqueues
             log.warning(
                 "publish to %s failed, %d messages left to recovery: %s",

@@ -19,9 +19,10 @@ import orjson
 
 from hub.broker import Incoming, Outgoing, Transport
 from hub.config import HubConfig
+from hub.marks import EnqueueMarks
 from hub.routing.rules import route
 from hub.store.db import Database
-from hub.store.messages import Hop, Job, RoutePlan, mark_enqueued, record_routes
+from hub.store.messages import Hop, Job, RoutePlan, record_routes
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +91,16 @@ class Router:
 class DeliveryQueues:
     """Names the queue of each destination and publishes delivery jobs to them."""
 
-    def __init__(self, transport: Transport, db: Database, prefix: str) -> None:
+    def __init__(self, transport: Transport, marks: EnqueueMarks, prefix: str) -> None:
         self._transport = transport
-        self._db = db
+        self._marks = marks
         self._prefix = prefix
 
     def name(self, destination: str) -> str:
         return f"{self._prefix}.deliver.{destination}"
 
     async def publish(self, jobs: Sequence[Job]) -> None:
-        """Publish jobs to their queues, then note them enqueued in the store."""
+        """Publish jobs to their queues, then note them to be marked enqueued."""
         if not jobs:
             return
         by_queue: dict[str, list[Outgoing]] = defaultdict(list)
@@ -115,4 +116,4 @@ class DeliveryQueues:
                 )
             )
         await asyncio.gather(*(self._transport.publish(q, out) for q, out in by_queue.items()))
-        await self._db.run(mark_enqueued, delivery_ids=[j.delivery_id for j in jobs])
+        self._marks.deliveries(j.delivery_id for j in jobs)

@@ -21,10 +21,11 @@ from hub.connectors import connector_for
 from hub.connectors.base import Connector
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.ingest import Ingest
+from hub.marks import EnqueueMarks
 from hub.router import DeliveryQueues, Router
 from hub.settings import Settings
 from hub.store.db import Database, upgrade
-from hub.store.messages import accepted_since, mark_enqueued, pending_since
+from hub.store.messages import accepted_since, pending_since
 from hub.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class Hub:
         self.transport: Transport = open_transport(settings.broker_url)
         prefix = settings.queue_prefix
         self.route_queue = f"{prefix}.route"
-        self.queues = DeliveryQueues(self.transport, self.db, prefix)
-        self.ingest = Ingest(self.config, self.db, self.transport, self.route_queue)
+        self.marks = EnqueueMarks(self.db)
+        self.queues = DeliveryQueues(self.transport, self.marks, prefix)
+        self.ingest = Ingest(self.config, self.db, self.transport, self.route_queue, self.marks)
         self.writer = OutcomeWriter(self.db)
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
@@ -77,6 +79,7 @@ class Hub:
             if self.in_process:
                 await self.recover()  # in-process queues start empty: enqueue all that waits
             self._spawn_workers()
+        self._tasks.append(asyncio.create_task(self._supervise(self.marks.run)))
         log.info(
             "hub started: role=%s database=%s broker=%s",
             role,
@@ -146,7 +149,7 @@ class Hub:
         while page := await self.db.run(accepted_since, seq, RECOVERY_PAGE, **since):
             out = [Outgoing(env.encode("utf-8"), {"message-id": mid}) for _, mid, env in page]
             await self.transport.publish(self.route_queue, out)
-            await self.db.run(mark_enqueued, message_ids=[mid for _, mid, _ in page])
+            self.marks.messages(mid for _, mid, _ in page)
             seq, routed = page[-1][0], routed + len(page)
         last, pending = 0, 0
         while jobs := await self.db.run(pending_since, last, RECOVERY_PAGE, **since):
@@ -167,6 +170,7 @@ class Hub:
             await asyncio.gather(*pending, return_exceptions=True)
         await self.ingest.drain()
         await self.writer.drain()
+        await self.marks.flush()
         for connector in self.connectors.values():
             await connector.close()
         await self.transport.close()

@@ -128,7 +128,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     @app.get("/api/v1/messages/{message_id}", tags=["messages"])
     async def get_message(message_id: str, caller: Auth) -> dict[str, Any]:
         """A message's status, its deliveries and its trace."""
-        found = await hub.db.run(inspect.get_message, message_id)
+        found = await hub.db.read(inspect.get_message, message_id)
         if found is None or (caller.system and found["source"] != caller.system.id):
             raise NotFound(f"no message {message_id!r} visible to {caller.name}")
         return found
@@ -147,7 +147,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     ) -> dict[str, Any]:
         """Messages newest first; a system sees the ones it sent, an operator all."""
         own = caller.system.id if caller.system else None
-        items, next_cursor = await hub.db.run(
+        items, next_cursor = await hub.db.read(
             inspect.list_messages,
             MessageFilter(correlationid, type, source, status),
             limit=limit,
@@ -164,7 +164,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         cursor: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:
         caller.require_operator("viewer")
-        items, next_cursor = await hub.db.run(
+        items, next_cursor = await hub.db.read(
             inspect.list_dead_letters, destination=destination, limit=limit, before=cursor
         )
         return {"items": items, "next_cursor": next_cursor}
@@ -172,7 +172,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     @app.get("/api/v1/dead-letters/{delivery_id}", tags=["dead letters"])
     async def get_dead_letter(delivery_id: int, caller: Auth) -> dict[str, Any]:
         caller.require_operator("viewer")
-        found = await hub.db.run(inspect.get_dead_letter, delivery_id)
+        found = await hub.db.read(inspect.get_dead_letter, delivery_id)
         if found is None:
             raise NotFound(f"no dead letter {delivery_id}")
         return found

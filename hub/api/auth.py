@@ -38,7 +38,7 @@ class Caller:
 bearer = HTTPBearer(auto_error=False, description="A system's or an operator's API key")
 
 
-def authenticate(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
     """FastAPI dependency: the caller, or 401 for a missing or unknown key."""

@@ -35,10 +35,22 @@ class HttpConnector:
     kind: ClassVar[str] = "http"
 
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
-        self._client = client or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
-            follow_redirects=False,
-        )
+        self._shared = client
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def _client(self, target: System) -> httpx.AsyncClient:
+        """One connection pool per destination, sized to its concurrency: httpcore scans
+        every pooled connection on each request, so one big shared pool costs per call."""
+        if self._shared is not None:
+            return self._shared
+        client = self._clients.get(target.id)
+        if client is None:
+            size = max(1, target.concurrency)
+            client = self._clients[target.id] = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                follow_redirects=False,
+            )
+        return client
 
     def decode(self, native: bytes, *, sender: System) -> list[dict[str, Any]]:
         event = orjson.loads(native)
@@ -61,7 +73,7 @@ class HttpConnector:
         request = self.encode(envelope, event, target)
         started = time.perf_counter()
         try:
-            response = await self._client.request(
+            response = await self._client(target).request(
                 request.method,
                 request.url,
                 headers=dict(request.headers),
@@ -85,7 +97,10 @@ class HttpConnector:
         raise Rejected(f"{target.id}: HTTP {code} {text}".strip())
 
     async def close(self) -> None:
-        await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+        if self._shared is not None:
+            await self._shared.aclose()
 
 
 def retry_after(value: str | None) -> float | None:

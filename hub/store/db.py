@@ -76,12 +76,24 @@ class Database:
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 8, thread_name_prefix="hub-db"
         )
+        # SQLite in WAL mode lets readers run beside its one writer.
+        self._readers = (
+            ThreadPoolExecutor(max_workers=4, thread_name_prefix="hub-db-read")
+            if self.is_sqlite
+            else self._executor
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(engine, *args, **kwargs)` in a database thread and await its result."""
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, self.engine, *args, **kwargs)
         return await loop.run_in_executor(self._executor, call)
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Like `run`, for work that only reads (on SQLite it does not wait for the writer)."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(fn, self.engine, *args, **kwargs)
+        return await loop.run_in_executor(self._readers, call)
 
     def upgrade(self) -> None:
         upgrade(self.engine)
@@ -92,6 +104,7 @@ class Database:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
         self.engine.dispose()
 
 
