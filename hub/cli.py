@@ -220,6 +220,62 @@ def routes() -> None:
         typer.echo(f"{rule.name}: {match} -> {to}")
 
 
+@app.command()
+def bench(
+    backend: Annotated[str, typer.Option(help="services | embedded | both")] = "services",
+    duration: Annotated[
+        float | None, typer.Option(help="seconds per load step (default 30, --quick 5)")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="smoke run: 5 s steps, fewer client counts")] = False,
+    out: Annotated[Path, typer.Option(help="JSON results file")] = Path("bench-results/bench.json"),
+    only: Annotated[str, typer.Option(help="sections, comma-separated")] = "raw,e2e,load,scale",
+    clients: Annotated[
+        str | None, typer.Option(help="client counts to step through, e.g. 4,8,16")
+    ] = None,
+    sizes: Annotated[str | None, typer.Option(help="message sizes in KiB, e.g. 1,10,100")] = None,
+    pg_url: Annotated[str, typer.Option(help="PostgreSQL for the services backend")] = (
+        "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+    amqp_url: Annotated[str, typer.Option(help="RabbitMQ for the services backend")] = (
+        "amqp://guest:guest@127.0.0.1:5672//"
+    ),
+    generator: Annotated[
+        str, typer.Option(help="closed-loop load: auto (wrk if installed) | wrk | python")
+    ] = "auto",
+) -> None:
+    """Measure the hub end to end (and the broker's own ceiling); print a table, write JSON."""
+    from hub.bench import SECTIONS, BenchOptions, run_bench
+
+    backends = ["services", "embedded"] if backend == "both" else [backend]
+    sections = [s.strip() for s in only.split(",") if s.strip()]
+    if not set(backends) <= {"services", "embedded"}:
+        _fail(f"--backend must be services, embedded or both, not {backend!r}")
+    if not sections or not set(sections) <= set(SECTIONS):
+        _fail(f"--only takes {','.join(SECTIONS)}, not {only!r}")
+    if generator not in ("auto", "wrk", "python"):
+        _fail(f"--generator must be auto, wrk or python, not {generator!r}")
+
+    def numbers(text: str | None) -> list[int] | None:
+        try:
+            return [int(x) for x in text.split(",")] if text else None
+        except ValueError:
+            _fail(f"not a list of whole numbers: {text!r}")
+
+    options = BenchOptions(
+        backends=backends,
+        duration=duration,
+        quick=quick,
+        out=out,
+        only=sections,
+        clients=numbers(clients),
+        sizes_kib=numbers(sizes),
+        pg_url=pg_url,
+        amqp_url=amqp_url,
+        generator=generator,
+    )
+    run_bench(options, typer.echo)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""

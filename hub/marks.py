@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 
 from hub.store.db import Database
 from hub.store.messages import mark_enqueued
+from hub.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +29,26 @@ class EnqueueMarks:
         self._every = every
         self._messages: list[str] = []
         self._deliveries: list[int] = []
+        self._since: datetime | None = None  # when the oldest noted confirm came
 
     def messages(self, ids: Iterable[str]) -> None:
+        self._since = self._since or utcnow()
         self._messages.extend(ids)
 
     def deliveries(self, ids: Iterable[int]) -> None:
+        self._since = self._since or utcnow()
         self._deliveries.extend(ids)
 
     async def flush(self) -> None:
         messages, self._messages = self._messages, []
         deliveries, self._deliveries = self._deliveries, []
+        since, self._since = self._since, None
         if not (messages or deliveries):
             return
         try:
-            await self._db.run(mark_enqueued, message_ids=messages, delivery_ids=deliveries)
+            await self._db.run(
+                mark_enqueued, message_ids=messages, delivery_ids=deliveries, confirmed_since=since
+            )
         except Exception as exc:  # noqa: BLE001 - unmarked rows are swept; nothing is lost
             log.warning("could not mark %d rows enqueued: %s", len(messages) + len(deliveries), exc)
 

@@ -25,7 +25,7 @@ from hub.marks import EnqueueMarks
 from hub.router import DeliveryQueues, Router
 from hub.settings import Settings
 from hub.store.db import Database, upgrade
-from hub.store.messages import accepted_since, pending_since
+from hub.store.messages import accepted_since, pending_since, touch
 from hub.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -132,27 +132,32 @@ class Hub:
         """Every few seconds, enqueue again what a crash left committed but unpublished."""
         while not stop.is_set():
             grace = timedelta(seconds=self.settings.recovery_grace_seconds)
-            await self.recover(unqueued_before=utcnow() - grace)
+            stuck = timedelta(seconds=self.settings.stuck_seconds)
+            await self.recover(unqueued_before=utcnow() - grace, stuck_before=utcnow() - stuck)
             try:
                 await asyncio.wait_for(stop.wait(), self.settings.sweep_seconds)
             except TimeoutError:
                 pass
 
-    async def recover(self, *, unqueued_before: datetime | None = None) -> None:
+    async def recover(
+        self, *, unqueued_before: datetime | None = None, stuck_before: datetime | None = None
+    ) -> None:
         """Enqueue again what the store says is waiting: unrouted messages, pending deliveries.
 
         With `unqueued_before`, only what the broker never confirmed and is older
         than that (on RabbitMQ the rest is safe in its durable queues).
         """
         seq, routed = 0, 0
-        since = {"unqueued_before": unqueued_before}
+        since = {"unqueued_before": unqueued_before, "stuck_before": stuck_before}
         while page := await self.db.run(accepted_since, seq, RECOVERY_PAGE, **since):
             out = [Outgoing(env.encode("utf-8"), {"message-id": mid}) for _, mid, env in page]
+            await self.db.run(touch, message_ids=[mid for _, mid, _ in page])
             await self.transport.publish(self.route_queue, out)
             self.marks.messages(mid for _, mid, _ in page)
             seq, routed = page[-1][0], routed + len(page)
         last, pending = 0, 0
         while jobs := await self.db.run(pending_since, last, RECOVERY_PAGE, **since):
+            await self.db.run(touch, delivery_ids=[j.delivery_id for j in jobs])
             await self.queues.publish(jobs)
             last, pending = jobs[-1].delivery_id, pending + len(jobs)
         if routed or pending:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # before a worker's sweep enqueues it again, and how often the sweep runs.
     recovery_grace_seconds: float = 30.0
     sweep_seconds: float = 10.0
+    # Safety net: a message or job waiting this long is enqueued again whatever its
+    # mark says (workers drop a second copy of what is already done).
+    stuck_seconds: float = 900.0
 
     def sqlalchemy_url(self) -> str:
         """The database URL with the driver the hub uses (psycopg 3 for PostgreSQL)."""

@@ -304,56 +304,104 @@ def _jobs(conn: sa.Connection, rows: Sequence[Any]) -> list[Job]:
 
 
 def accepted_since(
-    engine: sa.Engine, after_seq: int, limit: int, *, unqueued_before: datetime | None = None
+    engine: sa.Engine,
+    after_seq: int,
+    limit: int,
+    *,
+    unqueued_before: datetime | None = None,
+    stuck_before: datetime | None = None,
 ) -> list[tuple[int, str, str]]:
     """Messages still waiting for the router: (seq, id, envelope), oldest first.
 
     With `unqueued_before`, only those never confirmed in the broker and accepted
-    before that time (the ones a crash left behind).
+    before that time (the ones a crash left behind), and with `stuck_before` also
+    those waiting since before that time, confirmed or not (a safety net).
     """
     q = sa.select(messages.c.seq, messages.c.id, messages.c.envelope).where(
         messages.c.status == "accepted", messages.c.seq > after_seq
     )
     if unqueued_before is not None:
-        q = q.where(messages.c.enqueued_at.is_(None), messages.c.received_at < unqueued_before)
+        lost = sa.and_(messages.c.enqueued_at.is_(None), messages.c.received_at < unqueued_before)
+        if stuck_before is not None:
+            lost = sa.or_(lost, messages.c.updated_at < stuck_before)
+        q = q.where(lost)
     with engine.connect() as conn:
         rows = conn.execute(q.order_by(messages.c.seq).limit(limit))
         return [(r.seq, r.id, r.envelope) for r in rows]
 
 
 def pending_since(
-    engine: sa.Engine, after_id: int, limit: int, *, unqueued_before: datetime | None = None
+    engine: sa.Engine,
+    after_id: int,
+    limit: int,
+    *,
+    unqueued_before: datetime | None = None,
+    stuck_before: datetime | None = None,
 ) -> list[Job]:
     """Deliveries waiting for their first or next try now, oldest first (see accepted_since)."""
     q = sa.select(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination).where(
         deliveries.c.status == "pending", deliveries.c.id > after_id
     )
     if unqueued_before is not None:
-        q = q.where(deliveries.c.enqueued_at.is_(None), deliveries.c.updated_at < unqueued_before)
+        lost = sa.and_(
+            deliveries.c.enqueued_at.is_(None), deliveries.c.updated_at < unqueued_before
+        )
+        if stuck_before is not None:
+            lost = sa.or_(lost, deliveries.c.updated_at < stuck_before)
+        q = q.where(lost)
     with engine.connect() as conn:
         return _jobs(conn, conn.execute(q.order_by(deliveries.c.id).limit(limit)).all())
 
 
 def mark_enqueued(
-    engine: sa.Engine, *, message_ids: Sequence[str] = (), delivery_ids: Sequence[int] = ()
+    engine: sa.Engine,
+    *,
+    message_ids: Sequence[str] = (),
+    delivery_ids: Sequence[int] = (),
+    confirmed_since: datetime | None = None,
 ) -> None:
     """Note that the broker confirmed these messages or delivery jobs.
 
-    Rows another transaction holds are skipped, never waited for: the holder is the
-    router or a delivery outcome moving them on (off `accepted` or `pending`), and
-    the sweep only looks at rows still there. So this never deadlocks with them.
+    Only rows still waiting (`accepted`, `pending`) and not changed after
+    `confirmed_since` (the time of the oldest confirm noted) are marked: a delivery
+    claimed again for a retry after its first job was confirmed keeps no mark, so the
+    sweep still covers its new job. Rows another transaction holds are skipped, never
+    waited for, so this never deadlocks with the router or the outcome writer.
     """
     now = utcnow()
+    since = confirmed_since or now
     with engine.begin() as conn:
-        for table, key, ids in (
-            (messages, messages.c.id, message_ids),
-            (deliveries, deliveries.c.id, delivery_ids),
+        for table, key, ids, waiting in (
+            (messages, messages.c.id, message_ids, messages.c.status == "accepted"),
+            (
+                deliveries,
+                deliveries.c.id,
+                delivery_ids,
+                sa.and_(deliveries.c.status == "pending", deliveries.c.updated_at <= since),
+            ),
         ):
             if not ids:
                 continue
-            free = sa.select(key).where(key.in_(ids))
+            free = sa.select(key).where(key.in_(ids), waiting)
             if conn.dialect.name == "postgresql":
                 free = free.with_for_update(skip_locked=True)
             conn.execute(
                 table.update().where(key.in_(free.scalar_subquery())).values(enqueued_at=now)
+            )
+
+
+def touch(
+    engine: sa.Engine, *, message_ids: Sequence[str] = (), delivery_ids: Sequence[int] = ()
+) -> None:
+    """Set `updated_at` of rows being enqueued again, so the safety net takes each
+    stuck row once per period, not at every sweep."""
+    now = utcnow()
+    with engine.begin() as conn:
+        if message_ids:
+            conn.execute(
+                messages.update().where(messages.c.id.in_(message_ids)).values(updated_at=now)
+            )
+        if delivery_ids:
+            conn.execute(
+                deliveries.update().where(deliveries.c.id.in_(delivery_ids)).values(updated_at=now)
             )
