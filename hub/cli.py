@@ -242,9 +242,17 @@ def bench(
     generator: Annotated[
         str, typer.Option(help="closed-loop load: auto (wrk if installed) | wrk | python")
     ] = "auto",
+    show: Annotated[bool, typer.Option(help="only print the table of --out")] = False,
 ) -> None:
     """Measure the hub end to end (and the broker's own ceiling); print a table, write JSON."""
-    from hub.bench import SECTIONS, BenchOptions, run_bench
+    from hub.bench import SECTIONS, BenchOptions, run_bench, show_results
+
+    if show:
+        try:
+            show_results(out, typer.echo)
+        except FileNotFoundError as exc:
+            _fail(str(exc))
+        return
 
     backends = ["services", "embedded"] if backend == "both" else [backend]
     sections = [s.strip() for s in only.split(",") if s.strip()]

@@ -12,6 +12,6 @@ Backends: `services` (PostgreSQL + RabbitMQ) and `embedded` (SQLite + in-process
 Results are printed as a table and written as JSON; see docs/PERFORMANCE.md.
 """
 
-from hub.bench.runner import SECTIONS, BenchOptions, run_bench
+from hub.bench.runner import SECTIONS, BenchOptions, run_bench, show_results
 
-__all__ = ["SECTIONS", "BenchOptions", "run_bench"]
+__all__ = ["SECTIONS", "BenchOptions", "run_bench", "show_results"]

@@ -11,12 +11,14 @@ fixed time, waits until everything it got accepted is delivered, and reports:
 - cores each used during the load window, and which one was at a core's limit.
 
 A sweep steps the client count up and stops at the first step that adds less
-than 5 % throughput: the step with the highest throughput is the saturation point.
+than 5 % throughput; the step before it is the saturation point (throughput
+stopped rising there; more clients only add queueing).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -174,6 +176,10 @@ def limiting(cores: dict[str, float]) -> str:
     machine = cores.get("machine", 0.0)
     if used >= AT_LIMIT:
         what = name if name not in ("sink", "generator") else f"the {name}"
+        loop = cores.get(name.removesuffix(" process") + " event loop")
+        if name.endswith(" process") and loop is not None:
+            # A Python process runs Python on one core at a time (the GIL).
+            what += f" (GIL: event loop {loop:.0%}, other threads {used - loop:.0%})"
         return f"{what} at {used:.0%} of a core"
     if machine >= AT_LIMIT * ncpu:
         top = sorted(
@@ -183,6 +189,15 @@ def limiting(cores: dict[str, float]) -> str:
         shares = ", ".join(f"{k} {v:.2f}" for k, v in [*top, ("others", cores.get("others", 0))])
         return f"machine CPU ({machine:.2f} of {ncpu} cores busy: {shares})"
     return f"no CPU at its limit (busiest: {name} {used:.0%}; machine {machine:.2f} cores)"
+
+
+def idle_cores(dep: Deployment, seconds: float = 3.0) -> dict[str, float]:
+    """Cores each group uses with no load: the floor under every CPU-per-message figure."""
+    probe = probe_for(dep)
+    before = probe.snapshot()
+    time.sleep(seconds)
+    usage = probe.usage(before, probe.snapshot())
+    return {group: round(usage.cores(group), 3) for group in usage.seconds}
 
 
 def closed_loop(dep: Deployment, size: int, clients: int, plan: Plan) -> Generate:
@@ -212,15 +227,18 @@ def sweep(
 
 
 def saturation(steps: Sequence[Step]) -> dict[str, Any]:
-    """The step with the highest throughput, and whether a later step confirmed the plateau."""
-    best = max(steps, key=lambda s: s.msgs_per_s)
+    """Where throughput stopped rising: the step before the first one that added < 5 %.
+
+    When every step still added 5 % or more, the busiest step, marked not reached.
+    """
     plateau = len(steps) >= 2 and steps[-1].msgs_per_s < steps[-2].msgs_per_s * (1 + GAIN)
+    knee = steps[-2] if plateau else max(steps, key=lambda s: s.msgs_per_s)
     return {
-        "clients": best.clients,
-        "msgs_per_s": best.msgs_per_s,
+        "clients": knee.clients,
+        "msgs_per_s": knee.msgs_per_s,
         "reached": plateau,
-        "limit": best.limit,
-        "cores": best.cores,
+        "limit": knee.limit,
+        "cores": knee.cores,
     }
 
 

@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -191,16 +191,27 @@ class HttpConnection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post(self, body: bytes) -> int:
-        """Send one event; returns the status code. Reconnects when the server closed."""
+        """Send one event; returns the status code.
+
+        A kept-alive connection the server closed while idle (uvicorn does after 5 s)
+        fails before any answer: the event is sent again once on a new connection, as
+        HTTP clients do. Sending an id twice is safe: the hub answers a repeat the same.
+        """
+        reused = self._writer is not None
+        try:
+            return await self._exchange(body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.close()
+            if not reused:
+                raise
+        return await self._exchange(body)
+
+    async def _exchange(self, body: bytes) -> int:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
         self._writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
-        try:
-            head = await self._reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            self.close()
-            raise
+        head = await self._reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
         if found:
@@ -226,18 +237,20 @@ class Tally:
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
-    async def send(self, conn: HttpConnection, body: bytes) -> None:
+    async def send(self, conn: HttpConnection, body: bytes) -> bool:
+        """Send one event and count the answer; False when no answer came."""
         t0 = time.perf_counter()
         try:
             status = await conn.post(body)
         except (OSError, asyncio.IncompleteReadError):
             self.error("connect")
-            return
+            return False
         self.latencies.append(time.perf_counter() - t0)
         if 200 <= status < 300:
             self.ok += 1
         else:
             self.error(f"status_{status}")
+        return True
 
 
 def body_maker(body: bytes, id_prefix: str) -> Callable[[int], bytes]:
@@ -259,16 +272,13 @@ async def python_closed_loop(
         conn = HttpConnection(url)
         try:
             while time.monotonic() < deadline:
-                await tally.send(conn, make(next(counter)))
+                if not await tally.send(conn, make(next(counter))):
+                    await asyncio.sleep(0.1)  # the hub is away: do not spin
         finally:
             conn.close()
 
-    await gather_all([client() for _ in range(clients)])
+    await asyncio.gather(*(client() for _ in range(clients)))
     return finish(tally, "python", clients, started, t0, cpu0)
-
-
-async def gather_all(tasks: list[Awaitable[None]]) -> None:
-    await asyncio.gather(*tasks)
 
 
 def finish(

@@ -130,6 +130,14 @@ def table(results: dict[str, Any], checked: list[dict[str, Any]]) -> str:
         lines += _load_rows(backend, res.get("load"), raw_1k)
         lines += _scale_rows(backend, res.get("scale"), raw_1k)
         lines.append(f"{backend:9} {'edXML 10 MB / 200 MB':30} {DOCUMENTS['status']:>13}")
+    commits = {
+        section["commit"]
+        for res in results.values()
+        for section in res.values()
+        if isinstance(section, dict) and section.get("commit")
+    }
+    if len(commits) > 1:
+        notes.append(f"warning: sections measured on different code: {', '.join(sorted(commits))}")
     lines += ["", *notes, "", "targets:"]
     for c in checked:
         value = "-" if c["value"] is None else f"{c['value']:,} {c['unit']}"
@@ -140,7 +148,7 @@ def table(results: dict[str, Any], checked: list[dict[str, Any]]) -> str:
 def _raw_rows(backend: str, raw: dict[str, Any] | None) -> list[str]:
     rows = []
     for size, r in (raw or {}).items():
-        if size == "run_at":
+        if not isinstance(r, dict):  # run_at, commit
             continue
         step = {**r, "cpu_us_per_msg": {"rabbitmq": r["cpu_us_per_msg"]["rabbitmq"]}}
         rows.append(

@@ -88,25 +88,42 @@ def run_bench(options: BenchOptions, echo: Echo = print) -> dict[str, Any]:
     tag = "b" + uuid.uuid4().hex[:8]
     directory = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     try:
+        commit = _commit()
         for name in options.backends:
             old = results.get(name, {})
-            results[name] = {**old, **_run_backend(name, options, old, directory, tag, echo)}
+            new = _run_backend(name, options, old, directory, tag, echo)
+            for section in new.values():
+                if "run_at" in section:
+                    section["commit"] = commit
+            results[name] = {**old, **new}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     checked = report.checks(results)
     document = {
         "tool": "hub bench",
         "runs": [*previous.get("runs", []), _run_record(options, started)],
-        "machine": describe("services" in results, options.pg_url, options.amqp_url),
+        "machine": _machine(options, previous),
         "results": results,
         "checks": checked,
     }
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     echo("")
+    _echo_runs(document, echo)
     echo(report.table(results, checked))
     echo(f"\nresults written to {options.out}")
     return document
+
+
+def _echo_runs(document: dict[str, Any], echo: Echo) -> None:
+    """One line per run that wrote into the results (a file can gather several parts)."""
+    for run in document.get("runs", []):
+        quick = ", quick" if run.get("quick") else ""
+        echo(
+            f"run {run['at']} (commit {run.get('commit')}, {run['seconds']:g} s steps{quick}): "
+            f"{','.join(run['backends'])} / {','.join(run['sections'])}"
+        )
+    echo("")
 
 
 def _commit() -> str | None:
@@ -129,6 +146,27 @@ def _commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")
+
+
+def _machine(options: BenchOptions, previous: dict[str, Any]) -> dict[str, Any]:
+    """The machine; service versions are asked only when the services were used now."""
+    services = "services" in options.backends
+    info = describe(services, options.pg_url, options.amqp_url)
+    if not services:
+        old = previous.get("machine") or {}
+        info.update({k: old[k] for k in ("rabbitmq", "postgresql") if k in old})
+    return info
+
+
+def show_results(path: Path, echo: Echo = print) -> dict[str, Any]:
+    """Print the table of an existing results file (targets checked again)."""
+    document = _read(path)
+    if not document:
+        raise FileNotFoundError(f"no results in {path}")
+    results = document.get("results", {})
+    _echo_runs(document, echo)
+    echo(report.table(results, report.checks(results)))
+    return document
 
 
 def _run_record(options: BenchOptions, started: float) -> dict[str, Any]:
@@ -241,9 +279,11 @@ def _e2e(
     plan: e2e.Plan,
     echo: Echo,
 ) -> dict[str, Any]:
+    idle = e2e.idle_cores(dep)
+    echo(f"  {name} idle (cores): {idle}")
     echo(f"  {name} e2e: {plan.seconds:g} s per step, clients {list(options.steps)} ...")
     found = e2e.run_e2e(dep, engine, sizes, options.steps, plan)
-    return {"run_at": now(), "seconds": plan.seconds, "sizes": found}
+    return {"run_at": now(), "seconds": plan.seconds, "idle_cores": idle, "sizes": found}
 
 
 def _load(
