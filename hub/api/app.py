@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -200,7 +201,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     @app.get("/readyz", tags=["health"])
     async def readyz() -> dict[str, str]:
         try:
-            await hub.db.run(lambda engine: engine.connect().close())
+            await asyncio.to_thread(hub.db.check)
         except Exception as exc:
             raise Transient(f"database unreachable: {type(exc).__name__}") from exc
         await hub.transport.check()
