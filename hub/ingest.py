@@ -1,9 +1,13 @@
-"""Ingest: validate, authorise, store, publish.
+"""Ingest: validate, authorise, route, store, publish.
 
-A message is answered 202 once its batch is committed to the store, the record
-of truth. Publishing to the router's queue follows the commit; if it fails, or
-the process dies first, the message is still `accepted` in the store and
-recovery enqueues it again (hub/runtime.py).
+A message is routed as it is parsed (the routes are data and need nothing but
+the message) and stored together with its deliveries in one commit per batch;
+it is answered 202 once that commit is done, the store being the record of
+truth. The delivery jobs are published to the destinations' queues after the
+commit; if that fails, or the process dies first, the deliveries are still
+`pending` in the store and recovery enqueues them again (hub/runtime.py).
+Routing here rather than in a stage of its own saves a broker hop and a
+transaction per message (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -16,12 +20,11 @@ import orjson
 
 from hub import envelope
 from hub.batching import Batcher
-from hub.broker import Outgoing, Transport
 from hub.config import HubConfig, System
 from hub.errors import Conflict, FieldError, Forbidden, Invalid
-from hub.marks import EnqueueMarks
+from hub.router import DeliveryQueues, plan
 from hub.store.db import Database
-from hub.store.messages import NewMessage, accept
+from hub.store.messages import Job, NewMessage, accept
 from hub.validation import Validators
 
 log = logging.getLogger(__name__)
@@ -34,16 +37,12 @@ class Ingest:
         self,
         config: HubConfig,
         db: Database,
-        transport: Transport,
-        route_queue: str,
-        marks: EnqueueMarks,
+        queues: DeliveryQueues,
     ) -> None:
         self.config = config
         self.validators = Validators(config.types)
         self._db = db
-        self._transport = transport
-        self._route_queue = route_queue
-        self._marks = marks
+        self._queues = queues
         self._batcher: Batcher[NewMessage, str] = Batcher(self._store, max_batch=500)
         self._publishing: set[asyncio.Task[None]] = set()
 
@@ -74,6 +73,7 @@ class Ingest:
             source=event["source"],
             correlationid=event.get("correlationid"),
             envelope=envelope.dumps(event).decode("utf-8"),
+            plan=plan(self.config, event["id"], event),
         )
 
     async def accept(self, message: NewMessage) -> str:
@@ -87,29 +87,18 @@ class Ingest:
         return outcome
 
     async def _store(self, items: Sequence[NewMessage]) -> list[str]:
-        outcome = await self._db.run(accept, items)
-        fresh = [m for m, o in zip(items, outcome, strict=True) if o == "new"]
-        if fresh:
-            self._publish(fresh)
+        outcome, jobs = await self._db.run(accept, items)
+        if jobs:
+            task = asyncio.create_task(self._publish(jobs))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
         return outcome
 
-    def _publish(self, fresh: list[NewMessage]) -> None:
-        out = [Outgoing(m.envelope.encode("utf-8"), {"message-id": m.id}) for m in fresh]
-        task = asyncio.create_task(self._send(out, [m.id for m in fresh]))
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
-
-    async def _send(self, out: list[Outgoing], ids: list[str]) -> None:
+    async def _publish(self, jobs: list[Job]) -> None:
         try:
-            await self._transport.publish(self._route_queue, out)
-            self._marks.messages(ids)
+            await self._queues.publish(jobs)
         except Exception as exc:  # noqa: BLE001 - the store keeps them; the sweep re-enqueues
-            log.warning(
-                "publish to %s failed, %d messages left to recovery: %s",
-                self._route_queue,
-                len(out),
-                exc,
-            )
+            log.warning("publish failed, %d delivery jobs left to recovery: %s", len(jobs), exc)
 
     async def drain(self) -> None:
         """Wait for stores and publishes under way (graceful shutdown)."""

@@ -1,11 +1,8 @@
-"""Router: consumes accepted messages, applies the routes, creates the deliveries.
+"""Router: the routing decision for a message, and the queues delivery jobs go to.
 
-A batch of messages is routed in one transaction; the delivery jobs are
-published after the commit and the batch is acked after the publish. A crash
-anywhere in between leaves either the message `accepted` (routed again) or its
-deliveries `pending` (enqueued again by recovery): nothing is lost, and the
-conditional status change in `record_routes` keeps a redelivered message from
-being routed twice.
+Ingest calls `plan` for each message it accepts and stores the deliveries in the
+same commit (hub/ingest.py); recovery calls it for rows stored without a plan.
+`DeliveryQueues` publishes the jobs, one durable queue per destination.
 """
 
 from __future__ import annotations
@@ -15,14 +12,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
-import orjson
-
-from hub.broker import Incoming, Outgoing, Transport
+from hub.broker import Outgoing, Transport
 from hub.config import HubConfig
 from hub.marks import EnqueueMarks
 from hub.routing.rules import route
-from hub.store.db import Database
-from hub.store.messages import Hop, Job, RoutePlan, record_routes
+from hub.store.messages import Hop, Job, RoutePlan
 
 log = logging.getLogger(__name__)
 
@@ -46,46 +40,6 @@ def plan(config: HubConfig, message_id: str, event: dict[str, object]) -> RouteP
             for destination, rules in decision.destinations.items()
         ]
     return RoutePlan(message_id, list(decision.destinations), hops)
-
-
-class Router:
-    """Consumes the route queue in batches and hands jobs to the delivery queues."""
-
-    def __init__(
-        self,
-        config: HubConfig,
-        db: Database,
-        transport: Transport,
-        route_queue: str,
-        delivery_queue: DeliveryQueues,
-        *,
-        batch: int = 200,
-    ) -> None:
-        self._config = config
-        self._db = db
-        self._transport = transport
-        self._queue = route_queue
-        self._delivery_queue = delivery_queue
-        self._batch = batch
-
-    async def run(self, stop: asyncio.Event) -> None:
-        consumer = self._transport.consume(self._queue, prefetch=self._batch * 2)
-        try:
-            while not stop.is_set():
-                received = await consumer.get(self._batch, timeout=0.5)
-                if received:
-                    await self.handle(received)
-                    await consumer.ack(received)
-        finally:
-            await consumer.close()
-
-    async def handle(self, received: Sequence[Incoming]) -> None:
-        plans = []
-        for message in received:
-            event = orjson.loads(message.body)
-            plans.append(plan(self._config, str(event["id"]), event))
-        jobs = await self._db.run(record_routes, plans)
-        await self._delivery_queue.publish(jobs)
 
 
 class DeliveryQueues:

@@ -1,10 +1,11 @@
 """The running hub: settings, config, store, broker and the tasks of one process.
 
-Roles: `api` ingests and answers queries; `worker` routes, delivers and retries;
-`all` does both in one process (the embedded default). Every worker recovers at
-start: what the store shows accepted but not routed, and every pending delivery,
-is enqueued again, so a crash at any moment loses nothing (a job may be sent
-twice; destinations drop repeats by Idempotency-Key).
+Roles: `api` ingests (and routes) and answers queries; `worker` delivers and
+retries; `all` does both in one process (the embedded default). Workers recover:
+every pending delivery the broker never confirmed (all of them at the start of an
+in-process hub, whose queues start empty) is enqueued again, so a crash at any
+moment loses nothing (a job may be sent twice; destinations drop repeats by
+Idempotency-Key).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Literal
 
-from hub.broker import Outgoing, Transport, open_transport
+import orjson
+
+from hub.broker import Transport, open_transport
 from hub.config import HubConfig, load_config
 from hub.connectors import connector_for
 from hub.connectors.base import Connector
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.ingest import Ingest
 from hub.marks import EnqueueMarks
-from hub.router import DeliveryQueues, Router
+from hub.router import DeliveryQueues, plan
 from hub.settings import Settings
 from hub.store.db import Database, upgrade
-from hub.store.messages import accepted_since, pending_since, touch
+from hub.store.messages import accepted_since, pending_since, record_routes, touch
 from hub.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,9 @@ class Hub:
         self.db = Database(settings.sqlalchemy_url())
         self.transport: Transport = open_transport(settings.broker_url)
         prefix = settings.queue_prefix
-        self.route_queue = f"{prefix}.route"
         self.marks = EnqueueMarks(self.db)
         self.queues = DeliveryQueues(self.transport, self.marks, prefix)
-        self.ingest = Ingest(self.config, self.db, self.transport, self.route_queue, self.marks)
+        self.ingest = Ingest(self.config, self.db, self.queues)
         self.writer = OutcomeWriter(self.db)
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
@@ -72,7 +74,6 @@ class Hub:
         self.role = role
         if self.settings.auto_migrate:
             await self.db.run(upgrade)
-        await self.transport.declare(self.route_queue)
         for system_id in self.receivers():
             await self.transport.declare(self.queues.name(system_id))
         if role in ("all", "worker"):
@@ -88,9 +89,7 @@ class Hub:
         )
 
     def _spawn_workers(self) -> None:
-        router = Router(self.config, self.db, self.transport, self.route_queue, self.queues)
         runners = [
-            router.run,
             RetryScheduler(self.db, self.queues, poll=self.settings.retry_poll_seconds).run,
         ]
         for system_id in self.receivers():
@@ -142,7 +141,7 @@ class Hub:
     async def recover(
         self, *, unqueued_before: datetime | None = None, stuck_before: datetime | None = None
     ) -> None:
-        """Enqueue again what the store says is waiting: unrouted messages, pending deliveries.
+        """Route what was stored unrouted, enqueue again the pending deliveries.
 
         With `unqueued_before`, only what the broker never confirmed and is older
         than that (on RabbitMQ the rest is safe in its durable queues).
@@ -150,10 +149,8 @@ class Hub:
         seq, routed = 0, 0
         since = {"unqueued_before": unqueued_before, "stuck_before": stuck_before}
         while page := await self.db.run(accepted_since, seq, RECOVERY_PAGE, **since):
-            out = [Outgoing(env.encode("utf-8"), {"message-id": mid}) for _, mid, env in page]
-            await self.db.run(touch, message_ids=[mid for _, mid, _ in page])
-            await self.transport.publish(self.route_queue, out)
-            self.marks.messages(mid for _, mid, _ in page)
+            plans = [plan(self.config, mid, orjson.loads(env)) for _, mid, env in page]
+            await self.queues.publish(await self.db.run(record_routes, plans))
             seq, routed = page[-1][0], routed + len(page)
         last, pending = 0, 0
         while jobs := await self.db.run(pending_since, last, RECOVERY_PAGE, **since):

@@ -8,37 +8,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
 from hub.config import MessageType
 from hub.errors import FieldError, Invalid
+from hub.schema import Schema
 
 ENVELOPE_SCHEMA = Path(__file__).parent / "schemas" / "envelope.json"
-MAX_ERRORS = 20
-
-
-def _pointer(prefix: str, error: ValidationError) -> str:
-    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path]
-    if error.validator == "required" and isinstance(error.instance, dict):
-        required: list[str] = list(error.validator_value)  # type: ignore[arg-type]
-        missing = [k for k in required if k not in error.instance]
-        if missing:
-            parts.append(str(missing[0]))
-    return prefix + "".join("/" + p for p in parts)
-
-
-def field_errors(validator: Draft202012Validator, instance: Any, prefix: str) -> list[FieldError]:
-    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    return [FieldError(_pointer(prefix, e), e.message[:300]) for e in errors[:MAX_ERRORS]]
 
 
 class Validators:
-    """The envelope validator and one compiled validator per known message type."""
+    """The envelope schema and one compiled schema per known message type."""
 
     def __init__(self, types: Mapping[str, MessageType]) -> None:
-        self.envelope = Draft202012Validator(json.loads(ENVELOPE_SCHEMA.read_text("utf-8")))
-        self.types = {name: Draft202012Validator(dict(t.schema)) for name, t in types.items()}
+        self.envelope = Schema(json.loads(ENVELOPE_SCHEMA.read_text("utf-8")))
+        self.types = {name: Schema(dict(t.schema)) for name, t in types.items()}
 
     def check_envelope(self, event: Any) -> None:
         """Raise Invalid naming every failing envelope field."""
@@ -47,7 +29,7 @@ class Validators:
                 "the body must be a CloudEvent: a JSON object",
                 errors=[FieldError("", "not a JSON object")],
             )
-        errors = field_errors(self.envelope, event, "")
+        errors = self.envelope.errors(event, "")
         if not errors and "time" in event:
             try:
                 datetime.fromisoformat(event["time"])
@@ -66,7 +48,7 @@ class Validators:
                 f"unknown message type {event['type']!r}",
                 errors=[FieldError("/type", "no schema is registered for this type")],
             )
-        errors = field_errors(validator, event["data"], "/data")
+        errors = validator.errors(event["data"], "/data")
         if errors:
             raise Invalid(
                 f"invalid payload: {errors[0].pointer}: {errors[0].detail}", errors=errors

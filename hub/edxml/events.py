@@ -21,7 +21,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from lxml import etree  # type: ignore[import-untyped]
 
 from hub.edxml.model import (
@@ -51,6 +50,7 @@ from hub.edxml.model import (
 )
 from hub.envelope import nfc
 from hub.errors import FieldError, Invalid
+from hub.schema import Schema
 
 SENT = "vn.lgsp.document.sent.v1"
 STATUS = "vn.lgsp.document.status.v1"
@@ -288,16 +288,14 @@ def package_from_event(data: dict[str, Any]) -> Package:
 
 
 @cache
-def validator(kind: str) -> Draft202012Validator:
+def validator(kind: str) -> Schema:
     """The compiled JSON Schema of `vn.lgsp.document.sent.v1` or `...status.v1`."""
     name = kind.removeprefix("vn.lgsp.") + ".json"
-    return Draft202012Validator(json.loads((SCHEMAS / name).read_text("utf-8")))
+    return Schema(json.loads((SCHEMAS / name).read_text("utf-8")))
 
 
 def _check(kind: str, data: dict[str, Any]) -> None:
-    from hub.validation import field_errors  # hub.validation pulls in the config module
-
-    errors = field_errors(validator(kind), data, "/data")
+    errors = validator(kind).errors(data, "/data")
     if errors:
         raise Invalid(f"invalid {kind}: {errors[0].pointer}: {errors[0].detail}", errors=errors)
 

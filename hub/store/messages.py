@@ -23,15 +23,6 @@ FINAL = ("delivered", "dead", "discarded")
 
 
 @dataclass(frozen=True)
-class NewMessage:
-    id: str
-    type: str
-    source: str
-    correlationid: str | None
-    envelope: str
-
-
-@dataclass(frozen=True)
 class Hop:
     message_id: str
     stage: str
@@ -46,6 +37,16 @@ class RoutePlan:
     message_id: str
     destinations: Sequence[str]
     hops: Sequence[Hop]
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    id: str
+    type: str
+    source: str
+    correlationid: str | None
+    envelope: str
+    plan: RoutePlan | None = None  # stored `accepted` without one, routed later
 
 
 @dataclass(frozen=True)
@@ -88,23 +89,33 @@ def _hop_rows(items: Iterable[Hop], at: datetime) -> list[dict[str, Any]]:
     ]
 
 
-def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> list[str]:
-    """Store new messages in one commit. Returns, per item, "new" | "duplicate" | "conflict".
+def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> tuple[list[str], list[Job]]:
+    """Store new messages with their deliveries (from each one's plan) in one commit.
 
-    "duplicate": the id is already stored from the same source (idempotent resend);
-    "conflict": another source holds the id.
+    Returns, per item, "new" | "duplicate" | "conflict", and the delivery jobs of
+    the new ones. "duplicate": the id is already stored from the same source
+    (idempotent resend); "conflict": another source holds the id. A message
+    without a plan waits `accepted` for recovery to route it (`record_routes`).
     """
     now = utcnow()
     first: dict[str, NewMessage] = {}
     for item in items:
         first.setdefault(item.id, item)
+    plan_of = {i: m.plan for i, m in first.items() if m.plan is not None}
+
+    def status(message_id: str) -> str:
+        plan = plan_of.get(message_id)
+        if plan is None:
+            return "accepted"
+        return "routed" if plan.destinations else "unroutable"
+
     rows = [
         {
             "id": m.id,
             "type": m.type,
             "source": m.source,
             "correlationid": m.correlationid,
-            "status": "accepted",
+            "status": status(m.id),
             "size": len(m.envelope),
             "envelope": m.envelope,
             "received_at": now,
@@ -112,11 +123,16 @@ def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> list[str]:
         }
         for m in first.values()
     ]
+    jobs: list[Job] = []
     with engine.begin() as conn:
         stmt = _insert(conn, messages).on_conflict_do_nothing(index_elements=["id"])
         inserted = {r[0] for r in conn.execute(stmt.returning(messages.c.id), rows)}
         if inserted:
-            conn.execute(hops.insert(), _hop_rows((Hop(i, "accepted") for i in inserted), now))
+            fresh = [i for i in first if i in inserted]
+            routed = [plan_of[i] for i in fresh if i in plan_of]
+            jobs = _create_deliveries(conn, routed, {i: first[i].envelope for i in fresh}, now)
+            trace = [Hop(i, "accepted") for i in fresh] + [h for p in routed for h in p.hops]
+            conn.execute(hops.insert(), _hop_rows(trace, now))
         others = [i for i in first if i not in inserted]
         owner: dict[str, str] = {}
         if others:
@@ -131,14 +147,39 @@ def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> list[str]:
             src = owner.get(item.id) or first[item.id].source
             result.append("duplicate" if src == item.source else "conflict")
         seen.add(item.id)
-    return result
+    return result, jobs
+
+
+def _create_deliveries(
+    conn: sa.Connection, plans: Sequence[RoutePlan], envelopes: dict[str, str], now: datetime
+) -> list[Job]:
+    rows = [
+        {
+            "message_id": p.message_id,
+            "destination": d,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for p in plans
+        for d in p.destinations
+    ]
+    if not rows:
+        return []
+    stmt = _insert(conn, deliveries).on_conflict_do_nothing()
+    returned = conn.execute(
+        stmt.returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination), rows
+    )
+    return [Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in returned]
 
 
 def record_routes(engine: sa.Engine, plans: Sequence[RoutePlan]) -> list[Job]:
     """Create the deliveries of messages still `accepted`; skip those already routed.
 
-    The conditional status change is the router's inbox: a message redelivered by
-    the broker after a crash finds itself routed and creates nothing twice.
+    Ingest routes as it stores; this routes what was stored without a plan (rows
+    left `accepted` by an earlier version). Rows are locked and their status
+    changed conditionally, so two workers recovering at once create nothing twice.
     """
     now = utcnow()
     ids = [p.message_id for p in plans]
@@ -154,28 +195,7 @@ def record_routes(engine: sa.Engine, plans: Sequence[RoutePlan]) -> list[Job]:
         todo = [p for p in plans if p.message_id in envelopes]
         if not todo:
             return []
-        rows = [
-            {
-                "message_id": p.message_id,
-                "destination": d,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for p in todo
-            for d in p.destinations
-        ]
-        jobs: list[Job] = []
-        if rows:
-            stmt = _insert(conn, deliveries).on_conflict_do_nothing()
-            returned = conn.execute(
-                stmt.returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination),
-                rows,
-            )
-            jobs = [
-                Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in returned
-            ]
+        jobs = _create_deliveries(conn, todo, envelopes, now)
         conn.execute(hops.insert(), _hop_rows((h for p in todo for h in p.hops), now))
         by_status: dict[str, list[str]] = defaultdict(list)
         for p in todo:
