@@ -9,6 +9,7 @@
 - `hops`: the trace, one row per stage a message passed, with its time.
 - `inbox`: ids a consumer has applied, for exactly-once application.
 - `outbox`: messages a state change must publish, committed with the change.
+- `cursors`: how far each poller of an external system has got, restart-safe.
 """
 
 from __future__ import annotations
@@ -122,4 +123,14 @@ outbox = sa.Table(
     sa.Column("headers", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("published_at", UTCDateTime, nullable=True, index=True),
+)
+
+# Where a poller of an external system has got to (e.g. `national_axis:<system id>`);
+# `value` is the poller's own text (JSON), see hub/store/cursors.py.
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
