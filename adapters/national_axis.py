@@ -331,7 +331,8 @@ class NationalAxis:
         )  # fmt: skip
         for organ in to:
             owner = self._owner(organ)
-            if owner is not None:
+            # A province's hub sent it: its own organisations have it from the hub already.
+            if owner is not None and owner != sender:
                 doc.receipts[owner] = "pending"
         self._docs[doc_id] = doc
         if message_id is not None and sender is not None:

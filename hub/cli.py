@@ -70,12 +70,13 @@ def serve(
     from hub.runtime import Hub
 
     hub = Hub(settings, config)
-    sink = None
+    sink, offices = None, []
     if demo if demo is not None else Path(settings.config).resolve() == DEMO_CONFIG.resolve():
         from adapters.sink import RecordingSink
 
         sink = RecordingSink(port=9101).start()
         typer.echo(f"demo destination simulator listening on {sink.url}")
+        offices = _demo_eoffices(f"http://{host or settings.host}:{port or settings.port}", config)
     try:
         if role == "worker":
             asyncio.run(_run_worker(hub))
@@ -84,6 +85,32 @@ def serve(
     finally:
         if sink:
             sink.stop()
+        for office in offices:
+            office.stop()
+
+
+def _demo_eoffices(hub_url: str, config: Any) -> list[Any]:
+    """An e-office simulator for each demo system pushed to on 127.0.0.1 (answers status 01)."""
+    from urllib.parse import urlsplit
+
+    from adapters.eoffice import EofficeSimulator
+
+    offices = []
+    for system in config.systems.values():
+        at = urlsplit(system.endpoint or "")
+        if system.kind != "edxml" or at.hostname != "127.0.0.1" or at.port is None:
+            continue
+        office = EofficeSimulator(
+            system.organ,
+            name=system.name,
+            port=at.port,
+            hub=hub_url,
+            key=system.api_key,
+            auto_status="01",
+        ).start()
+        typer.echo(f"demo e-office of {system.organ} listening on {office.url}/soap")
+        offices.append(office)
+    return offices
 
 
 def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
@@ -228,7 +255,9 @@ def bench(
     ] = None,
     quick: Annotated[bool, typer.Option(help="smoke run: 5 s steps, fewer client counts")] = False,
     out: Annotated[Path, typer.Option(help="JSON results file")] = Path("bench-results/bench.json"),
-    only: Annotated[str, typer.Option(help="sections, comma-separated")] = "raw,e2e,load,scale",
+    only: Annotated[
+        str, typer.Option(help="sections, comma-separated")
+    ] = "raw,e2e,load,scale,documents",
     clients: Annotated[
         str | None, typer.Option(help="client counts to step through, e.g. 4,8,16")
     ] = None,

@@ -35,9 +35,9 @@ from hub.routing.rules import RoutingRule
 SCHEMAS = Path(__file__).parent / "schemas"
 ROLES = ("viewer", "operator", "admin")
 TYPE_NAME = re.compile(r"^vn\.lgsp(\.[a-z0-9_]+)+\.v[0-9]+$")
-SYSTEM_ID = re.compile(
-    r"^[A-Z0-9]{3}\.[A-Z0-9]{2}\.[A-Z0-9]{2}\.[A-Z][0-9]{2}:[a-z0-9][a-z0-9_.-]*$"
-)
+# An organisation code (000.00.00.H29, or the shorter 28.22.H17 some producers
+# write, as in the VPCP SDK samples), a colon, the system's name.
+SYSTEM_ID = re.compile(r"^(?:[A-Z0-9]{2,3}\.){2,3}[A-Z][0-9]{2}:[a-z0-9][a-z0-9_.-]*$")
 _BUILTIN_FILE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+\.v[0-9]+\.json$")
 _MAX_DEPTH = 50
 
@@ -422,8 +422,13 @@ class _Checker:
         if kind not in self.kinds:
             hint = _hint(kind, self.kinds)
             self.doc.add(at + ("kind",), f"unknown kind {kind!r} of system {sid}{hint}")
-        if kind == "http" and raw.get("may_receive") and endpoint is None:
-            self.doc.add(at, f"system {sid} of kind http may receive but has no endpoint")
+        if kind in ("http", "national_axis") and raw.get("may_receive") and endpoint is None:
+            self.doc.add(at, f"system {sid} of kind {kind} may receive but has no endpoint")
+        if kind == "national_axis":
+            if not raw.get("api_key"):
+                self.doc.add(at, f"system {sid} of kind national_axis needs api_key (its secret)")
+            if not isinstance(raw.get("system_id"), str) or not raw["system_id"]:
+                self.doc.add(at, f"system {sid} of kind national_axis needs system_id (the city's)")
         if endpoint is not None and not _is_http_url(endpoint):
             self.doc.add(at + ("endpoint",), f"endpoint of {sid} is not an http(s) URL: {endpoint}")
 

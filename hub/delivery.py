@@ -149,8 +149,10 @@ class DeliveryWorker:
                 int(job.headers["delivery-id"]),
                 str(job.headers["message-id"]),
                 self.system.id,
-                "delivered",
-                f"{receipt.detail} in {receipt.elapsed_ms:.0f} ms",
+                "waiting" if receipt.waiting else "delivered",
+                receipt.detail
+                if receipt.waiting
+                else f"{receipt.detail} in {receipt.elapsed_ms:.0f} ms",
             )
         except (Transient, Rejected) as exc:
             outcome = failed(self.system, job, attempts, exc)

@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
+import sqlalchemy as sa
 
-from hub import envelope
+from hub import documents, envelope
 from hub.batching import Batcher
 from hub.config import HubConfig, System
+from hub.directory import Directory
+from hub.edxml import SENT, STATUS
 from hub.errors import Conflict, FieldError, Forbidden, Invalid
 from hub.router import DeliveryQueues, plan
 from hub.store.db import Database
@@ -28,6 +32,15 @@ from hub.store.messages import Job, NewMessage, accept
 from hub.validation import Validators
 
 log = logging.getLogger(__name__)
+DOCUMENT_TYPES = (SENT, STATUS)
+
+
+def track_documents(conn: sa.Connection, stored: Sequence[NewMessage]) -> None:
+    """Document packages and statuses change the documents' state in the storing commit."""
+    found = [(m.id, orjson.loads(m.envelope)) for m in stored if m.type in DOCUMENT_TYPES]
+    if found:
+        for flag in documents.apply(conn, found):
+            log.warning("document event flagged: %s", flag)
 
 
 class Ingest:
@@ -40,6 +53,7 @@ class Ingest:
         queues: DeliveryQueues,
     ) -> None:
         self.config = config
+        self.directory = Directory(config)  # replaced by the hub as the API edits it
         self.validators = Validators(config.types)
         self._db = db
         self._queues = queues
@@ -54,6 +68,10 @@ class Ingest:
             raise Invalid(
                 f"the body is not valid JSON: {exc}", errors=[FieldError("", "not valid JSON")]
             ) from exc
+        return self.parse_event(caller, event)
+
+    def parse_event(self, caller: System, event: Any) -> NewMessage:
+        """Check an event made by `caller` (or by a connector for it); as `parse`."""
         self.validators.check_envelope(event)
         if event["source"] != caller.id:
             raise Forbidden(
@@ -73,7 +91,7 @@ class Ingest:
             source=event["source"],
             correlationid=event.get("correlationid"),
             envelope=envelope.dumps(event).decode("utf-8"),
-            plan=plan(self.config, event["id"], event),
+            plan=plan(self.config, event["id"], event, self.directory),
         )
 
     async def accept(self, message: NewMessage) -> str:
@@ -87,7 +105,7 @@ class Ingest:
         return outcome
 
     async def _store(self, items: Sequence[NewMessage]) -> list[str]:
-        outcome, jobs = await self._db.run(accept, items)
+        outcome, jobs = await self._db.run(accept, items, track_documents)
         if jobs:
             task = asyncio.create_task(self._publish(jobs))
             self._publishing.add(task)

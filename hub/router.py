@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from hub.broker import Outgoing, Transport
 from hub.config import HubConfig
+from hub.directory import Directory
 from hub.marks import EnqueueMarks
 from hub.routing.rules import route
 from hub.store.messages import Hop, Job, RoutePlan
@@ -21,9 +22,14 @@ from hub.store.messages import Hop, Job, RoutePlan
 log = logging.getLogger(__name__)
 
 
-def plan(config: HubConfig, message_id: str, event: dict[str, object]) -> RoutePlan:
+def plan(
+    config: HubConfig,
+    message_id: str,
+    event: dict[str, object],
+    directory: Directory | None = None,
+) -> RoutePlan:
     """The routing decision for one message, with the trace hops that explain it."""
-    decision = route(config, event)
+    decision = route(config, event, directory)
     hops = [Hop(message_id, "refused", reason, recipient) for recipient, reason in decision.refused]
     if decision.unroutable:
         why = "no route matches" if not decision.matched else "no destination can receive it"

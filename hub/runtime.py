@@ -14,15 +14,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 import orjson
 
 from hub.broker import Transport, open_transport
-from hub.config import HubConfig, load_config
-from hub.connectors import connector_for
+from hub.config import HubConfig, System, load_config
+from hub.connectors import connector_for_system, connector_key
 from hub.connectors.base import Connector
+from hub.connectors.national_axis import NationalAxisConnector, NationalAxisPoller
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
+from hub.directory import Directory, load_entries
+from hub.edxml.blobs import FileBlobStore
 from hub.ingest import Ingest
 from hub.marks import EnqueueMarks
 from hub.router import DeliveryQueues, plan
@@ -44,6 +48,7 @@ class Hub:
         self.settings = settings
         self.config = config or load_config(settings.config)
         self.db = Database(settings.sqlalchemy_url())
+        self.blobs = FileBlobStore(settings.blob_dir)
         self.transport: Transport = open_transport(settings.broker_url)
         prefix = settings.queue_prefix
         self.marks = EnqueueMarks(self.db)
@@ -54,16 +59,18 @@ class Hub:
         self.role: Role = "all"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def in_process(self) -> bool:
         return self.settings.broker_url.startswith("memory://")
 
-    def connector(self, kind: str) -> Connector:
-        """The one connector instance of a kind in this process (connections are shared)."""
-        if kind not in self.connectors:
-            self.connectors[kind] = connector_for(kind)()
-        return self.connectors[kind]
+    def connector(self, system: System) -> Connector:
+        """The connector serving `system`, one per kind in a process (connections are shared)."""
+        key = connector_key(system)
+        if key not in self.connectors:
+            self.connectors[key] = connector_for_system(system, self.blobs)
+        return self.connectors[key]
 
     def receivers(self) -> list[str]:
         return [s.id for s in self.config.systems.values() if s.may_receive]
@@ -76,6 +83,8 @@ class Hub:
             await self.db.run(upgrade)
         for system_id in self.receivers():
             await self.transport.declare(self.queues.name(system_id))
+        await self.reload_directory()
+        self._tasks.append(asyncio.create_task(self._supervise(self._refresh_directory)))
         if role in ("all", "worker"):
             if self.in_process:
                 await self.recover()  # in-process queues start empty: enqueue all that waits
@@ -96,17 +105,50 @@ class Hub:
             system = self.config.systems[system_id]
             worker = DeliveryWorker(
                 system,
-                self.connector(system.kind),
+                self.connector(system),
                 self.db,
                 self.transport,
                 self.queues.name(system_id),
                 self.writer,
             )
             runners.append(worker.run)
+        for system in self.config.systems.values():
+            if system.kind == NationalAxisConnector.kind:
+                runners.append(self._poller(system).run)
         if not self.in_process:
             runners.append(self._sweep)
         for run in runners:
             self._tasks.append(asyncio.create_task(self._supervise(run)))
+
+    def _poller(self, axis: System) -> NationalAxisPoller:
+        """Pulls what the national axis holds for the city, as messages from `axis`."""
+        connector = self.connector(axis)
+        assert isinstance(connector, NationalAxisConnector)
+
+        async def accept(path: Path, organ: str, doc_id: str) -> None:
+            event = await asyncio.to_thread(connector.decode_file, path, doc_id, sender=axis)
+            await self.ingest.accept(self.ingest.parse_event(axis, event))
+
+        interval = float(axis.options.get("poll_seconds", 30))
+        poller = NationalAxisPoller(axis, self.db, accept, interval=interval, spool=self.blobs.tmp)
+        self._closing.append(poller.close)
+        return poller
+
+    @property
+    def directory(self) -> Directory:
+        return self.ingest.directory
+
+    async def reload_directory(self) -> None:
+        """Read the API's directory entries again (another process may have changed them)."""
+        entries = await self.db.read(load_entries)
+        self.ingest.directory = self.ingest.directory.with_entries(entries)
+
+    async def _refresh_directory(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.sweep_seconds)
+            except TimeoutError:
+                await self.reload_directory()
 
     async def _supervise(self, run: RunFn) -> None:
         """Run a worker loop; if it fails (broker or database away), start it again."""
@@ -149,7 +191,9 @@ class Hub:
         seq, routed = 0, 0
         since = {"unqueued_before": unqueued_before, "stuck_before": stuck_before}
         while page := await self.db.run(accepted_since, seq, RECOVERY_PAGE, **since):
-            plans = [plan(self.config, mid, orjson.loads(env)) for _, mid, env in page]
+            plans = [
+                plan(self.config, mid, orjson.loads(env), self.directory) for _, mid, env in page
+            ]
             await self.queues.publish(await self.db.run(record_routes, plans))
             seq, routed = page[-1][0], routed + len(page)
         last, pending = 0, 0
@@ -173,6 +217,8 @@ class Hub:
         await self.ingest.drain()
         await self.writer.drain()
         await self.marks.flush()
+        for close in self._closing:
+            await close()
         for connector in self.connectors.values():
             await connector.close()
         await self.transport.close()

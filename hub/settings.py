@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_048_576
+    # edXML packages (POST /api/v1/edoc/sendEdoc) are spooled to disk, not held:
+    # real ones reach hundreds of MB.
+    max_document_bytes: int = 512 * 1_048_576
     auto_migrate: bool = True
     queue_prefix: str = "hub"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -79,13 +79,22 @@ def test_demo_config_loads() -> None:
         "000.00.00.H29:qlvb",
         "000.00.12.H29:qlvb",
         "000.00.13.H29:qlvb",
+        "000.00.00.H29:edoc",
+        "000.00.12.H29:edoc",
+        "000.00.00.A80:edoc",
+        "28.22.H17:edoc",
     ]
     names = [s.name for s in config.systems.values()]
-    assert names == ["Văn phòng UBND Thành phố - QLVB", "Sở Tư pháp - QLVB", "Sở Nội vụ - QLVB"]
+    assert names[:3] == ["Văn phòng UBND Thành phố - QLVB", "Sở Tư pháp - QLVB", "Sở Nội vụ - QLVB"]
     assert all(unicodedata.is_normalized("NFC", name) for name in names)
-    assert {s.kind for s in config.systems.values()} == {"http"}
+    kinds = {s.id: s.kind for s in config.systems.values()}
+    assert {k for sid, k in kinds.items() if sid.endswith(":qlvb")} == {"http"}
+    assert {k for sid, k in kinds.items() if sid.endswith(":edoc")} == {"edxml"}
     assert config.systems["000.00.12.H29:qlvb"].endpoint == "http://127.0.0.1:9101/inbox/stp"
+    assert config.systems["000.00.00.H29:edoc"].endpoint is None  # pulls
     assert [r.name for r in config.routes] == [
+        "documents-to-recipients",
+        "document-statuses-to-senders",
         "notes-to-recipients",
         "urgent-notes-copy-to-city-office",
     ]

@@ -16,6 +16,8 @@ from starlette.responses import Response
 from hub import __version__
 from hub.api import problems
 from hub.api.auth import Caller, authenticate
+from hub.api.documents import documents_router
+from hub.api.edoc import document_router
 from hub.errors import NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
@@ -105,6 +107,8 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     app = FastAPI(title="LGSP Hub", version=__version__, lifespan=lifespan)
     app.state.hub = hub
     problems.install(app)
+    app.include_router(document_router(hub))
+    app.include_router(documents_router(hub))
 
     @app.post(
         "/api/v1/messages",

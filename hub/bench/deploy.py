@@ -32,6 +32,10 @@ SENDER = "000.00.00.H29:qlvb"
 DEST = "000.00.12.H29:qlvb"
 SENDER_KEY = "bench-key-sender"
 DEST_KEY = "bench-key-dest"
+# Document systems (`documents=True`): both pull through the local document axis API.
+DOC_SENDER = "000.00.00.H29:edoc"
+DOC_RECIPIENT = "000.00.12.H29:edoc"
+DOC_KEYS = {DOC_SENDER: "bench-key-doc-sender", DOC_RECIPIENT: "bench-key-doc-recipient"}
 # Deliveries in flight to the destination: enough that delivery keeps up with
 # ingest (with the default of 16 it falls behind at saturation); see
 # docs/PERFORMANCE.md for what more costs in the HTTP client.
@@ -89,7 +93,8 @@ def services_backend(pg_url: str, amqp_url: str) -> Iterator[Backend]:
     try:
         yield backend
     finally:
-        delete_queues(amqp_url, [f"{tag}.route", f"{tag}.deliver.{DEST}"])
+        receivers = [DEST, *DOC_KEYS]
+        delete_queues(amqp_url, [f"{tag}.route", *(f"{tag}.deliver.{r}" for r in receivers)])
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{tag}" CASCADE'))
         admin.dispose()
@@ -121,8 +126,12 @@ def delete_queues(amqp_url: str, names: list[str]) -> None:
         conn.close()
 
 
-def write_config(directory: Path, sink_url: str) -> Path:
-    """One sender and one destination; notes go to the recipients named in `data.to`."""
+def write_config(directory: Path, sink_url: str, *, documents: bool = False) -> Path:
+    """One sender and one destination; notes go to the recipients named in `data.to`.
+
+    With `documents`, also two pulling document systems and the route of edXML
+    packages to their recipients.
+    """
 
     def system(system_id: str, key: str, send: bool) -> dict[str, Any]:
         return {
@@ -148,9 +157,30 @@ def write_config(directory: Path, sink_url: str) -> Path:
             }
         ],
     }
+    if documents:
+        config["systems"] += [_document_system(s, key) for s, key in DOC_KEYS.items()]
+        config["routes"].append(
+            {
+                "name": "documents-to-recipients",
+                "match": {"type": "vn.lgsp.document.sent.v1"},
+                "to": {"from_data": "/recipients/*/organ_id"},
+            }
+        )
     path = directory / "bench-hub.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
+
+
+def _document_system(system_id: str, key: str) -> dict[str, Any]:
+    """A document-management system that sends and pulls through /api/v1/edoc/."""
+    return {
+        "id": system_id,
+        "name": f"bench {system_id}",
+        "kind": "edxml",
+        "api_key": key,
+        "may_send": ["vn.lgsp.document.*"],
+        "may_receive": ["vn.lgsp.document.*"],
+    }
 
 
 @dataclass
@@ -196,6 +226,7 @@ class Deployment:
     backend: Backend
     directory: Path
     roles: list[str] = field(default_factory=lambda: ["all"])
+    documents: bool = False  # add the document systems (write_config)
     sink: Child | None = None
     hubs: list[Child] = field(default_factory=list)
     sink_url: str = ""
@@ -204,7 +235,7 @@ class Deployment:
     def start(self) -> Deployment:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._start_sink()
-        config = write_config(self.directory, self.sink_url)
+        config = write_config(self.directory, self.sink_url, documents=self.documents)
         api_port = free_port()
         self.url = f"http://127.0.0.1:{api_port}"
         for i, role in enumerate(self.roles):

@@ -10,12 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-DOCUMENTS = {
-    "status": "not available yet",
-    "reason": "the document path (edXML connector, blob store) is a later issue; "
-    "edXML 10 MB and 200 MB cannot be sent through the hub yet",
-    "cases": ["edXML 10 MB", "edXML 200 MB"],
-}
+RSS_GROWTH_MIB = 64  # a 200 MiB package may cost this much more peak memory than a 10 MiB one
 
 
 @dataclass(frozen=True)
@@ -52,10 +47,30 @@ def _p99_at_half(res: dict[str, Any]) -> float | None:
     return None
 
 
+def _rss_growth(res: dict[str, Any]) -> float | None:
+    """MiB more peak RSS for 200 MiB than for 10 MiB, in the hub process that grew most."""
+    sizes = (res.get("documents") or {}).get("sizes") or {}
+    small, big = sizes.get("10MiB"), sizes.get("200MiB")
+    if not small or not big:
+        return None
+    grown = [
+        float(big["hub"][name]["peak_rss_mib"] - small["hub"][name]["peak_rss_mib"])
+        for name in big["hub"]
+        if name in small["hub"]
+    ]
+    return max(grown) if grown else None
+
+
 TARGETS = [
     Target("e2e 1 KiB >= 1,000 msgs/s", _e2e("1KiB"), lambda v: v >= 1000, "msgs/s"),
     Target("p99 < 50 ms at 50 % of saturation", _p99_at_half, lambda v: v < 50, "ms"),
     Target("e2e 100 KiB >= 300 msgs/s", _e2e("100KiB"), lambda v: v >= 300, "msgs/s"),
+    Target(
+        "peak RSS 200 MB within 64 MB of 10 MB",
+        _rss_growth,
+        lambda v: v <= RSS_GROWTH_MIB,
+        "MiB more",
+    ),
 ]
 
 
@@ -129,7 +144,7 @@ def table(results: dict[str, Any], checked: list[dict[str, Any]]) -> str:
         lines += _e2e_rows(backend, res.get("e2e"), raw_1k, notes)
         lines += _load_rows(backend, res.get("load"), raw_1k)
         lines += _scale_rows(backend, res.get("scale"), raw_1k)
-        lines.append(f"{backend:9} {'edXML 10 MB / 200 MB':30} {DOCUMENTS['status']:>13}")
+    lines += _document_rows(results)
     commits = {
         section["commit"]
         for res in results.values()
@@ -189,4 +204,30 @@ def _scale_rows(backend: str, scale: dict[str, Any] | None, raw: float | None) -
     for step in (scale or {}).get("steps", []):
         test = f"scale-out {step['extra']['processes']}"
         rows.append(_row(backend, test, f"{step['clients']} clients", step, raw))
+    return rows
+
+
+DOC_HEAD = (
+    f"{'backend':9} {'test':30} {'package MiB':>11} {'upload MiB/s':>12} {'fetch MiB/s':>11} "
+    f"{'total s':>8} {'hub CPU s':>9} {'peak RSS MiB (before)':>22}"
+)
+
+
+def _document_rows(results: dict[str, Any]) -> list[str]:
+    """edXML packages through /api/v1/edoc/: one line per backend and attachment size."""
+    rows = ["", DOC_HEAD, "-" * len(DOC_HEAD)]
+    for backend, res in results.items():
+        sizes = (res.get("documents") or {}).get("sizes") or {}
+        if not sizes:
+            rows.append(f"{backend:9} {'edXML 10 MiB / 200 MiB':30} {'not run':>11}")
+        for size, r in sizes.items():
+            cpu = r["hub_cpu_s"]["upload"] + r["hub_cpu_s"]["fetch"]
+            peaks = ", ".join(
+                f"{m['peak_rss_mib']:,.0f} ({m['rss_before_mib']:,.0f})" for m in r["hub"].values()
+            )
+            rows.append(
+                f"{backend:9} {f'edXML {size} attachment':30} "
+                f"{r['package_bytes'] / 1048576:>11,.1f} {r['upload_mib_s']:>12,.1f} "
+                f"{r['fetch_mib_s']:>11,.1f} {r['total_s']:>8,.1f} {cpu:>9,.1f} {peaks:>22}"
+            )
     return rows

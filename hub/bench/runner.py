@@ -5,6 +5,7 @@ the other sections of an existing file (same `--out`) and replaces the ones it
 ran, so a long benchmark can be run in parts (each part holding the services for
 a few minutes); `load` and `scale` take the saturation point from the file's
 `e2e` section when they run without it, or measure a 1 KiB sweep first.
+`documents` starts deployments of its own, one per package size.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import Any
 
 import orjson
 
-from hub.bench import e2e, load, raw, report, scale
+from hub.bench import documents, e2e, load, raw, report, scale
 from hub.bench.deploy import Backend, Deployment, embedded_backend, services_backend
 from hub.bench.machine import describe
 
-SECTIONS = ("raw", "e2e", "load", "scale")
+SECTIONS = ("raw", "e2e", "load", "scale", "documents")
 BACKENDS = ("services", "embedded")
 FULL_CLIENTS = (4, 8, 16, 32, 64)
 QUICK_CLIENTS = (4, 16)
@@ -216,7 +217,7 @@ def _run_backend(
 ) -> dict[str, Any]:
     """The sections of one backend run now (the others stay as they were)."""
     only = set(options.only)
-    new: dict[str, Any] = {"documents": report.DOCUMENTS}
+    new: dict[str, Any] = {}
     if name == "services" and "raw" in only:
         new["raw"] = _raw(options, echo)
     plan = e2e.Plan(options.seconds, tag, _progress(name, echo), options.generator)
@@ -241,6 +242,8 @@ def _run_backend(
         sat = _saturation(new.get("e2e") or old.get("e2e"))
         assert sat is not None
         new["scale"] = _scale(name, sat, options, directory, plan, echo)
+    if "documents" in only:
+        new["documents"] = _documents(name, options, directory, echo)
     return new
 
 
@@ -307,3 +310,18 @@ def _scale(
     echo(f"  {name} scale-out at {clients} clients ...")
     steps = scale.run_scale(options.pg_url, options.amqp_url, directory, clients, plan)
     return {"run_at": now(), "clients": clients, "steps": steps}
+
+
+def _documents(name: str, options: BenchOptions, directory: Path, echo: Echo) -> dict[str, Any]:
+    def show(size: str, r: dict[str, Any]) -> None:
+        peaks = ", ".join(f"{p} {m['peak_rss_mib']:,.0f} MiB" for p, m in r["hub"].items())
+        echo(
+            f"  {name} edXML {size} attachment ({r['package_bytes'] / documents.MiB:,.0f} MiB "
+            f"package): upload {r['upload_mib_s']:,.1f} MiB/s, fetch {r['fetch_mib_s']:,.1f} "
+            f"MiB/s, total {r['total_s']:,.1f} s; peak RSS {peaks}"
+        )
+
+    echo(f"  {name} documents: one package of each of {list(documents.SIZES_MIB)} MiB ...")
+    place = directory / f"{name}-documents"
+    found = documents.run_documents(lambda: _backend(name, options, place), place, report=show)
+    return {"run_at": now(), "sizes": found}

@@ -33,6 +33,7 @@ class Receipt:
     detail: str = ""
     elapsed_ms: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    waiting: bool = False  # held for the recipient to fetch (pull), not yet delivered
 
 
 class Connector(Protocol):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hub.config import HubConfig, System
+    from hub.directory import Directory
 
 _INDEX = re.compile(r"^(0|[1-9][0-9]*)$")
 
@@ -109,9 +110,15 @@ class RouteDecision:
         return not self.destinations
 
 
-def route(config: HubConfig, event: Mapping[str, Any]) -> RouteDecision:
-    """Apply every rule of `config` to `event` and merge what the matching ones choose."""
-    decider = _Decider(config, event)
+def route(
+    config: HubConfig, event: Mapping[str, Any], directory: Directory | None = None
+) -> RouteDecision:
+    """Apply every rule of `config` to `event` and merge what the matching ones choose.
+
+    An organisation code among the recipients means the systems of that organisation
+    in the config, or else the one the `directory` names (hub/directory.py).
+    """
+    decider = _Decider(config, event, directory)
     for rule in config.routes:
         if rule.matches(event):
             decider.apply(rule)
@@ -179,6 +186,7 @@ class _Decider:
 
     config: HubConfig
     event: Mapping[str, Any]
+    directory: Directory | None = None
     chosen: dict[str, list[str]] = field(default_factory=dict)
     refused: dict[tuple[str, str], None] = field(default_factory=dict)
     echoes: dict[tuple[str, str], None] = field(default_factory=dict)
@@ -241,12 +249,16 @@ class _Decider:
 
     def _recipient_organ(self, code: str, rule: str) -> None:
         members = [s for s in self.config.systems.values() if s.organ == code]
+        if self.directory is not None and (not members or self.directory.listed(code)):
+            listed = self.directory.system_for(code)
+            if listed is not None:
+                self._recipient_system(listed, rule)
+                return
         able = [s.id for s in members if s.can_receive(self.type)]
         others = [sid for sid in able if sid != self.event.get("source")]
         if not members:
-            self.refused[
-                _written(code), f"no configured system belongs to organisation {_written(code)!r}"
-            ] = None
+            reason = f"unknown recipient: no system receives for organisation {_written(code)!r}"
+            self.refused[_written(code), reason] = None
         elif not able:
             self.refused[code, f"no system of organisation {code} may receive {self.type}"] = None
         elif not others:

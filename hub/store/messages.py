@@ -8,7 +8,7 @@ database carry thousands of messages a second (see docs/PERFORMANCE.md).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,7 +66,7 @@ class Outcome:
     delivery_id: int
     message_id: str
     destination: str
-    status: str  # delivered | retrying | dead
+    status: str  # delivered | waiting (for the recipient to pull) | retrying | dead
     detail: str
     next_attempt_at: datetime | None = None
 
@@ -89,8 +89,16 @@ def _hop_rows(items: Iterable[Hop], at: datetime) -> list[dict[str, Any]]:
     ]
 
 
-def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> tuple[list[str], list[Job]]:
+OnStored = Callable[[sa.Connection, Sequence[NewMessage]], object]
+
+
+def accept(
+    engine: sa.Engine, items: Sequence[NewMessage], on_stored: OnStored | None = None
+) -> tuple[list[str], list[Job]]:
     """Store new messages with their deliveries (from each one's plan) in one commit.
+
+    `on_stored` runs in the same transaction with the messages newly stored (each
+    message once, ever): what must change with them, e.g. a document's state.
 
     Returns, per item, "new" | "duplicate" | "conflict", and the delivery jobs of
     the new ones. "duplicate": the id is already stored from the same source
@@ -133,6 +141,8 @@ def accept(engine: sa.Engine, items: Sequence[NewMessage]) -> tuple[list[str], l
             jobs = _create_deliveries(conn, routed, {i: first[i].envelope for i in fresh}, now)
             trace = [Hop(i, "accepted") for i in fresh] + [h for p in routed for h in p.hops]
             conn.execute(hops.insert(), _hop_rows(trace, now))
+            if on_stored is not None:
+                on_stored(conn, [first[i] for i in fresh])
         others = [i for i in first if i not in inserted]
         owner: dict[str, str] = {}
         if others:
@@ -249,7 +259,12 @@ def record_outcomes(engine: sa.Engine, outcomes: Sequence[Outcome]) -> None:
     )
     with engine.begin() as conn:
         conn.execute(update, rows)
-        stage = {"delivered": "delivered", "retrying": "attempt_failed", "dead": "dead_lettered"}
+        stage = {
+            "delivered": "delivered",
+            "waiting": "awaiting_pull",
+            "retrying": "attempt_failed",
+            "dead": "dead_lettered",
+        }
         conn.execute(
             hops.insert(),
             _hop_rows(

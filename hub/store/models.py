@@ -134,3 +134,15 @@ cursors = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# The organisation directory's entries made through the API (hub/directory.py);
+# the config's document systems and the national axis add theirs at start.
+directory = sa.Table(
+    "directory",
+    metadata,
+    sa.Column("organ_id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("system_id", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)

@@ -22,7 +22,7 @@ CASES: list[dict[str, Any]] = yaml.safe_load((HERE / "cases.yaml").read_text(enc
 def configs() -> dict[str, HubConfig]:
     return {
         "routing": load_config(HERE / "config.yaml", environ={}, kinds={"http"}),
-        "demo": load_config(DEMO_CONFIG, environ={}, kinds={"http"}),
+        "demo": load_config(DEMO_CONFIG, environ={}, kinds={"http", "edxml"}),
     }
 
 

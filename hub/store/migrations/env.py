@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import hub.documents.tables  # noqa: F401 - its tables join the metadata
 from hub.store.models import metadata
 
 connection = context.config.attributes["connection"]
