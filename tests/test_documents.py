@@ -49,6 +49,7 @@ MINISTRY = "000.00.00.G09"  # outside the city: through the national axis
 KEYS = {CITY: "k-city", JUSTICE: "k-justice", HOME: "k-home"}
 AXIS_SECRET = "axis-secret"
 DOC_ID = "000.00.00.H29,2026/11/23,125/UBND-VP"
+ADMIN_KEY = "k-admin"
 
 
 def attachment(store: FileBlobStore, name: str, content: bytes) -> AttachmentRef:
@@ -128,7 +129,10 @@ def config(tmp_path: Path, soap: str, axis: str) -> Path:
                 "to": {"from_data": "/response_for/organ_id"},
             },
         ],
-        "operators": [{"name": "ops", "api_key": OPS_KEY, "role": "operator"}],
+        "operators": [
+            {"name": "ops", "api_key": OPS_KEY, "role": "operator"},
+            {"name": "admin", "api_key": ADMIN_KEY, "role": "admin"},
+        ],
     }
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
@@ -345,3 +349,48 @@ def test_revoke_and_update_of_a_delivered_document(city: City, tmp_path: Path) -
     assert any(f["document_id"] == unseen and "never saw" in (f["flag"] or "") for f in flags), [
         f["flag"] for f in flags
     ]
+
+
+def test_directory_entries_made_through_the_api_route_documents(
+    quiet_city: ThreadedHub, tmp_path: Path
+) -> None:
+    ward = "000.77.12.H29"  # a ward served by the justice department's system
+    store = FileBlobStore(tmp_path / "sender")
+
+    def send() -> Any:
+        package = document(store, [ward])
+        with quiet_city.client(KEYS[CITY]) as c:
+            return c.post(
+                "/api/v1/edoc/sendEdoc",
+                content=package,
+                headers={"from": CITY, "messagetype": "edoc"},
+            )
+
+    assert send().status_code == 422  # unknown recipient: nothing else to send to
+    entry = {"system_id": f"{JUSTICE}:edoc", "name": "UBND Phường 12"}
+    with quiet_city.client(OPS_KEY) as c:
+        assert c.put(f"/api/v1/directory/{ward}", json=entry).status_code == 403
+    with quiet_city.client(ADMIN_KEY) as c:
+        assert c.put("/api/v1/directory/not-a-code", json=entry).status_code == 422
+        bad = {**entry, "system_id": "000.00.55.H29:none"}
+        assert c.put(f"/api/v1/directory/{ward}", json=bad).status_code == 422
+        r = c.put(f"/api/v1/directory/{ward}", json=entry)
+        assert r.status_code == 200, r.text
+        listed = c.get("/api/v1/directory").json()["items"]
+        assert {
+            "organ_id": ward,
+            "name": "UBND Phường 12",
+            "system_id": f"{JUSTICE}:edoc",
+            "source": "api",
+        } in listed
+    r = send()
+    assert r.status_code == 200 and r.json()["refused"] == [], r.text
+    with quiet_city.client(KEYS[JUSTICE]) as c:
+        waiting = lambda: c.post(  # noqa: E731
+            "/api/v1/edoc/getReceivedEdocList", headers={"messagetype": "edoc"}
+        ).json()["data"]
+        assert wait_until(waiting)[0]["docId"] == r.json()["DocId"]
+    with quiet_city.client(ADMIN_KEY) as c:
+        assert c.delete(f"/api/v1/directory/{ward}").status_code == 204
+        assert c.delete(f"/api/v1/directory/{ward}").status_code == 404
+    assert send().status_code == 422
