@@ -4,7 +4,7 @@ Serves the SOAP service of contracts/edxml/eoffice.wsdl at `/soap` (the WSDL
 itself at `/soap?wsdl`), the service the hub's edxml connector pushes to. The
 request is parsed as it streams (lxml parser target: no DTD, entities or
 network), the base64 of `edXML` decoded straight into a blob, then read with
-`hub.edxml.parse` into this e-office's own FileBlobStore: a package of
+`hub.connectors.edxml.parse` into this e-office's own FileBlobStore: a package of
 hundreds of MB is never held in memory. Repeats of a messageId are answered as
 before and counted, not filed again. A document not addressed to this organ, or
 a package that does not parse, is answered `FAIL`.
@@ -53,8 +53,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.sink import JSONResponse
-from hub.connectors.eoffice import PORT, SERVICE, WSDL
-from hub.edxml import (
+from hub.connectors.edxml import (
     BlobWriter,
     DocumentPackage,
     EdDate,
@@ -65,8 +64,9 @@ from hub.edxml import (
     build,
     parse,
 )
-from hub.edxml.events import STATUS_MEANINGS
-from hub.edxml.model import ResponseFor
+from hub.connectors.edxml.events import STATUS_MEANINGS
+from hub.connectors.edxml.model import ResponseFor
+from hub.connectors.eoffice import PORT, SERVICE, WSDL
 from hub.errors import Rejected
 
 FaultKind = Literal["client", "server"]

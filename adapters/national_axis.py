@@ -5,7 +5,7 @@ socket (uvicorn in a background thread, like adapters/sink.py): `sendEdoc`,
 `getReceivedEdocList`, `getEdoc`, `updateStatus`, `getSentEdocList`,
 `getAgenciesList`. Every call must be signed as hub/connectors/xroad.py says
 (401 and a FAIL answer otherwise). A sent package must match its `hash-file`
-and parse with hub.edxml.parse (400 FAIL with the reason otherwise); it gets a
+and parse with hub.connectors.edxml.parse (400 FAIL with the reason otherwise); it gets a
 DocId and is filed for each `To` organisation (a status package: for the
 organisation of its ResponseFor).
 
@@ -57,8 +57,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from adapters.sink import JSONResponse, _Server
-from hub.connectors.xroad import logical_headers, verify
-from hub.edxml import (
+from hub.connectors.edxml import (
     DocumentPackage,
     EdDate,
     FileBlobStore,
@@ -68,8 +67,9 @@ from hub.edxml import (
     build,
     parse,
 )
-from hub.edxml.events import STATUS_MEANINGS
-from hub.edxml.model import ResponseFor
+from hub.connectors.edxml.events import STATUS_MEANINGS
+from hub.connectors.edxml.model import ResponseFor
+from hub.connectors.xroad import logical_headers, verify
 from hub.errors import Rejected, TooLarge, Unauthorized
 
 VN = timezone(timedelta(hours=7))

@@ -101,6 +101,8 @@ class DeliveryWorker:
         self._writer = writer
         self._inflight: set[asyncio.Task[None]] = set()
         self._held: set[int] = set()  # delivery ids being sent by this worker
+        self._acks: list[Incoming] = []  # done and recorded, to ack together
+        self._acking: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         limit = max(1, self.system.concurrency)
@@ -116,6 +118,8 @@ class DeliveryWorker:
                     await self._start(consumer, jobs)
             if self._inflight:
                 await asyncio.wait(self._inflight)
+            if self._acking is not None:
+                await self._acking
         finally:
             await consumer.close()
 
@@ -165,7 +169,24 @@ class DeliveryWorker:
             log.exception("could not record outcome; job returned to the queue")
             await consumer.nack([job], requeue=True)
             return
-        await consumer.ack([job])
+        self._ack_soon(consumer, job)
+
+    def _ack_soon(self, consumer: Consumer, job: Incoming) -> None:
+        """Ack with the others recorded in the same outcome batch: one request, not one each."""
+        self._acks.append(job)
+        if self._acking is None or self._acking.done():
+            self._acking = asyncio.create_task(self._ack_gathered(consumer))
+
+    async def _ack_gathered(self, consumer: Consumer) -> None:
+        await asyncio.sleep(0)  # the other outcomes of the batch resolve in this loop turn
+        while self._acks:
+            jobs, self._acks = self._acks, []
+            try:
+                await consumer.ack(jobs)
+            except Exception as exc:  # noqa: BLE001 - unacked jobs come back; they are done
+                log.warning(
+                    "ack of %d recorded jobs failed (they will be dropped): %s", len(jobs), exc
+                )
 
 
 class RetryScheduler:

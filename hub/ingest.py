@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from hub import documents, envelope
 from hub.batching import Batcher
 from hub.config import HubConfig, System
+from hub.connectors.edxml import SENT, STATUS
 from hub.directory import Directory
-from hub.edxml import SENT, STATUS
 from hub.errors import Conflict, FieldError, Forbidden, Invalid
 from hub.router import DeliveryQueues, plan
 from hub.store.db import Database

@@ -23,10 +23,10 @@ from hub.broker import Transport, open_transport
 from hub.config import HubConfig, System, load_config
 from hub.connectors import connector_for_system, connector_key
 from hub.connectors.base import Connector
+from hub.connectors.edxml.blobs import FileBlobStore
 from hub.connectors.national_axis import NationalAxisConnector, NationalAxisPoller
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.directory import Directory, load_entries
-from hub.edxml.blobs import FileBlobStore
 from hub.ingest import Ingest
 from hub.marks import EnqueueMarks
 from hub.router import DeliveryQueues, plan

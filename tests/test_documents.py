@@ -23,7 +23,7 @@ import yaml
 
 from adapters.eoffice import EofficeSimulator
 from adapters.national_axis import NationalAxis
-from hub.edxml import (
+from hub.connectors.edxml import (
     AttachmentRef,
     Business,
     BusinessDocType,
@@ -36,9 +36,9 @@ from hub.edxml import (
     build,
     parse,
 )
-from hub.edxml.model import Code, PromulgationInfo
+from hub.connectors.edxml.model import Code, PromulgationInfo
 from hub.settings import Settings
-from tests.edxml.test_codec import HOSTILE
+from tests.connectors.edxml.test_codec import HOSTILE
 from tests.support import OPS_KEY, ThreadedHub, wait_until
 
 CITY = "000.00.00.H29"  # the city People's Committee office: sends, pulls

@@ -27,7 +27,7 @@ from hub.bench.documents import (
     wait_listed,
     write_package,
 )
-from hub.edxml import DocumentPackage, FileBlobStore, parse
+from hub.connectors.edxml import DocumentPackage, FileBlobStore, parse
 
 SENDER, RECIPIENT = DOC_SENDER.split(":")[0], DOC_RECIPIENT.split(":")[0]
 GROWTH_MIB = 64

@@ -38,7 +38,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from hub.config import System
-from hub.edxml import (
+from hub.connectors.edxml import (
     SENT,
     STATUS,
     FileBlobStore,
@@ -47,7 +47,7 @@ from hub.edxml import (
     package_from_event,
     parse,
 )
-from hub.edxml.model import DocumentPackage, StatusPackage
+from hub.connectors.edxml.model import DocumentPackage, StatusPackage
 from hub.errors import (
     FieldError,
     Forbidden,
@@ -63,6 +63,49 @@ from hub.store.pull import acknowledge, fetch, waiting
 
 KINDS = {"edoc": SENT, "status": STATUS}
 B64_CHUNK = 3 * 65536  # bytes encoded at a time: a multiple of 3, so no padding mid-stream
+
+
+def _headers(*names: tuple[str, bool, str]) -> list[dict[str, Any]]:
+    return [
+        {"name": n, "in": "header", "required": r, "schema": {"type": "string"}, "description": d}
+        for n, r, d in names
+    ]
+
+
+AXIS_ANSWER = {
+    "type": "object",
+    "required": ["status", "ErrorCode", "ErrorDesc"],
+    "properties": {
+        "status": {"enum": ["OK", "FAIL"]},
+        "ErrorCode": {"type": "string", "description": '"0" on success'},
+        "ErrorDesc": {"type": "string"},
+        "DocId": {"type": "string"},
+        "data": {},
+        "refused": {"type": "array", "items": {"type": "object"}},
+    },
+}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    code: {"description": what, "content": {"application/json": {"schema": AXIS_ANSWER}}}
+    for code, what in (
+        (200, "OK"),
+        (401, "FAIL: missing or unknown key"),
+        (403, "FAIL: not the caller's organisation or type"),
+        (404, "FAIL: no such package for the caller"),
+        (413, "FAIL: over HUB_MAX_DOCUMENT_BYTES"),
+        (422, "FAIL: invalid or hostile package, bad header, no recipient left"),
+    )
+}
+SEND_DOC: dict[str, Any] = {
+    "parameters": _headers(
+        ("from", True, "the sending organisation's code; the package's From"),
+        ("messagetype", True, "edoc | status"),
+        ("hash-file", False, "SHA-256 hex of the body, checked"),
+    ),
+    "requestBody": {
+        "required": True,
+        "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
 
 
 def answer(status: int = 200, **fields: Any) -> Response:
@@ -147,7 +190,7 @@ def document_router(hub: Hub) -> APIRouter:
     router = APIRouter(prefix="/api/v1/edoc", tags=["document axis"])
     limit = hub.settings.max_document_bytes
 
-    @router.post("/sendEdoc")
+    @router.post("/sendEdoc", openapi_extra=SEND_DOC, responses=ANSWERS)
     async def send_edoc(request: Request) -> Response:
         """Send a document or status package (raw edXML body)."""
 
@@ -218,7 +261,11 @@ def document_router(hub: Hub) -> APIRouter:
 
         return await guarded(work)
 
-    @router.post("/getReceivedEdocList")
+    @router.post(
+        "/getReceivedEdocList",
+        openapi_extra={"parameters": _headers(("messagetype", False, "edoc (default) | status"))},
+        responses=ANSWERS,
+    )
     async def received_list(request: Request) -> Response:
         """The packages waiting for the calling system."""
 
@@ -230,7 +277,11 @@ def document_router(hub: Hub) -> APIRouter:
 
         return await guarded(work)
 
-    @router.post("/getEdoc")
+    @router.post(
+        "/getEdoc",
+        openapi_extra={"parameters": _headers(("docId", True, "the DocId listed"))},
+        responses=ANSWERS,
+    )
     async def get_edoc(request: Request) -> Response:
         """One waiting package, base64 in `data` (streamed)."""
 
@@ -247,7 +298,17 @@ def document_router(hub: Hub) -> APIRouter:
 
         return await guarded(work)
 
-    @router.post("/updateStatus")
+    @router.post(
+        "/updateStatus",
+        openapi_extra={
+            "parameters": _headers(
+                ("docId", True, "the DocId fetched"),
+                ("status", True, "done | fail"),
+                ("description", False, "why, with fail"),
+            )
+        },
+        responses=ANSWERS,
+    )
     async def update_status(request: Request) -> Response:
         """The caller took a package (`done`) or could not (`fail`)."""
 
@@ -269,7 +330,7 @@ def document_router(hub: Hub) -> APIRouter:
 
         return await guarded(work)
 
-    @router.get("/getAgenciesList")
+    @router.get("/getAgenciesList", responses=ANSWERS)
     async def agencies(request: Request) -> Response:
         """The organisation directory."""
 

@@ -35,7 +35,7 @@ import httpx
 
 from hub.bench.deploy import DOC_KEYS, DOC_RECIPIENT, DOC_SENDER, Backend, Deployment, wait_for
 from hub.bench.procs import PROC, cpu_seconds
-from hub.edxml import (
+from hub.connectors.edxml import (
     AttachmentRef,
     Business,
     BusinessDocType,
@@ -46,7 +46,7 @@ from hub.edxml import (
     Organization,
     build,
 )
-from hub.edxml.model import Code, PromulgationInfo
+from hub.connectors.edxml.model import Code, PromulgationInfo
 
 MiB = 1 << 20
 SIZES_MIB = (10, 200)

@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 from hub.config import System
 from hub.connectors.base import Connector
+from hub.connectors.edxml.blobs import BlobStore
 from hub.connectors.eoffice import EofficeConnector
 from hub.connectors.http import HttpConnector
 from hub.connectors.national_axis import NationalAxisConnector
 from hub.connectors.pull import PullConnector
-from hub.edxml.blobs import BlobStore
 
 Factory = Callable[[BlobStore], Connector]
 

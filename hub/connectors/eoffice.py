@@ -12,7 +12,7 @@ systems send to the hub through the axis API (`/api/v1/edoc/sendEdoc`), so
 
 Packages reach hundreds of MB, so zeep builds the SOAP envelope around a
 placeholder and the body is streamed (chunked): the envelope's head, the base64
-of `hub.edxml.build`'s chunks as they come, the tail. zeep reads the answer.
+of `hub.connectors.edxml.build`'s chunks as they come, the tail. zeep reads the answer.
 
 Error mapping: timeouts, connection errors, HTTP 408, 425, 429 and 5xx
 (honouring `Retry-After`) and SOAP faults with a Server faultcode are
@@ -40,8 +40,14 @@ from zeep.exceptions import Fault
 
 from hub.config import System
 from hub.connectors.base import OutboundRequest, Receipt
+from hub.connectors.edxml import (
+    BlobStore,
+    DocumentPackage,
+    StatusPackage,
+    build,
+    package_from_event,
+)
 from hub.connectors.http import MAX_RECORDED_BODY, RETRYABLE, retry_after
-from hub.edxml import BlobStore, DocumentPackage, StatusPackage, build, package_from_event
 from hub.errors import Rejected, Transient
 
 WSDL = Path(__file__).resolve().parents[2] / "contracts" / "edxml" / "eoffice.wsdl"

@@ -75,9 +75,7 @@ import orjson
 
 from hub.config import System
 from hub.connectors.base import OutboundRequest, Receipt
-from hub.connectors.http import RETRYABLE, retry_after
-from hub.connectors.xroad import Base64Field, sign_headers
-from hub.edxml import (
+from hub.connectors.edxml import (
     SENT,
     STATUS,
     BlobStore,
@@ -88,6 +86,8 @@ from hub.edxml import (
     package_from_event,
     parse,
 )
+from hub.connectors.http import RETRYABLE, retry_after
+from hub.connectors.xroad import Base64Field, sign_headers
 from hub.errors import Rejected, Transient
 from hub.store import cursors
 from hub.store.db import Database

@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.connectors.edxml.events import SENT, STATUS
 from hub.documents.batch import Batch, Flag
 from hub.documents.states import (
     BY_CODE,
@@ -34,7 +35,6 @@ from hub.documents.states import (
     state_of,
 )
 from hub.documents.tables import DOCUMENT_ID_LENGTH
-from hub.edxml.events import SENT, STATUS
 from hub.envelope import nfc
 
 __all__ = ["Flag", "apply", "move"]

@@ -21,7 +21,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from adapters.eoffice import EofficeSimulator
 from adapters.sink import RecordingSink
-from hub.edxml import FileBlobStore, StatusPackage, build, parse
+from hub.connectors.edxml import FileBlobStore, StatusPackage, build, parse
 from tests.connectors.test_eoffice import DOCUMENT_ID, ORGAN, SENDER, attachment, document, status
 from tests.support import free_port, wait_until
 

@@ -19,8 +19,7 @@ import pytest
 import yaml
 
 from adapters.national_axis import DIRECTORY, NationalAxis
-from hub.connectors.xroad import sign_headers
-from hub.edxml import (
+from hub.connectors.edxml import (
     AttachmentRef,
     DocumentHeader,
     DocumentPackage,
@@ -31,7 +30,8 @@ from hub.edxml import (
     build,
     parse,
 )
-from hub.edxml.model import Code, PromulgationInfo
+from hub.connectors.edxml.model import Code, PromulgationInfo
+from hub.connectors.xroad import sign_headers
 from tests.conftest import REPO
 from tests.support import wait_until
 

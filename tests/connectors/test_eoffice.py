@@ -24,8 +24,7 @@ from lxml import etree  # type: ignore[import-untyped]
 from adapters.eoffice import EofficeSimulator
 from hub.config import RetryPolicy, System
 from hub.connectors.base import Receipt
-from hub.connectors.eoffice import EofficeConnector
-from hub.edxml import (
+from hub.connectors.edxml import (
     SENT,
     STATUS,
     AttachmentRef,
@@ -42,7 +41,8 @@ from hub.edxml import (
     parse,
     status_event,
 )
-from hub.edxml.model import Code, PromulgationInfo, ResponseFor, StaffInfo
+from hub.connectors.edxml.model import Code, PromulgationInfo, ResponseFor, StaffInfo
+from hub.connectors.eoffice import EofficeConnector
 from hub.errors import Rejected, Transient
 from tests.conftest import REPO
 from tests.support import wait_until
@@ -289,7 +289,7 @@ _BIG_DELIVERY = textwrap.dedent(
     import asyncio, hashlib, json, os, sys, time, tracemalloc
     from pathlib import Path
     from hub.connectors.eoffice import EofficeConnector
-    from hub.edxml import AttachmentRef, FileBlobStore
+    from hub.connectors.edxml import AttachmentRef, FileBlobStore
     from tests.connectors.test_eoffice import attachment, document, event, system
 
     url, directory, size = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])

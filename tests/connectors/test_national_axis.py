@@ -18,13 +18,13 @@ import pytest
 
 from adapters.national_axis import NationalAxis
 from hub.config import RetryPolicy, System
+from hub.connectors.edxml import SENT, STATUS, FileBlobStore, StatusPackage, event_data, parse
 from hub.connectors.national_axis import (
     NationalAxisConnector,
     NationalAxisPoller,
     message_id_for,
 )
 from hub.connectors.xroad import Base64Field, canonical, sign_headers, verify
-from hub.edxml import SENT, STATUS, FileBlobStore, StatusPackage, event_data, parse
 from hub.errors import Rejected, Transient, Unauthorized
 from hub.store import cursors
 from hub.store.db import Database

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from hub.connectors.edxml import SENT, STATUS, FileBlobStore, event_data, parse
+from hub.connectors.edxml.events import validator
 from hub.documents import STATES, Flag, apply, document_view, flagged, move
 from hub.documents.tables import document_events, document_recipients, documents
-from hub.edxml import SENT, STATUS, FileBlobStore, event_data, parse
-from hub.edxml.events import validator
 from hub.store.db import Database
 from hub.store.models import metadata
 

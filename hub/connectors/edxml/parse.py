@@ -44,8 +44,8 @@ from typing import BinaryIO, TypeVar
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from hub.edxml.blobs import BlobStore, BlobWriter
-from hub.edxml.model import (
+from hub.connectors.edxml.blobs import BlobStore, BlobWriter
+from hub.connectors.edxml.model import (
     DSIG_NS,
     NS,
     AttachmentRef,

@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from hub.edxml.blobs import BlobStore
-from hub.edxml.model import (
+from hub.connectors.edxml.blobs import BlobStore
+from hub.connectors.edxml.model import (
     NS,
     AttachmentRef,
     Business,

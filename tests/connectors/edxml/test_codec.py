@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from lxml import etree  # type: ignore[import-untyped]
 
 from hub.config import builtin_types
-from hub.edxml import (
+from hub.connectors.edxml import (
     NS,
     AttachmentRef,
     Business,
@@ -38,7 +38,7 @@ from hub.edxml import (
     parse,
     status_event,
 )
-from hub.edxml.model import (
+from hub.connectors.edxml.model import (
     Code,
     OtherInfo,
     PromulgationInfo,
@@ -49,7 +49,7 @@ from hub.edxml.model import (
 from hub.errors import Invalid, Rejected, TooLarge
 from tests.conftest import REPO
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "edxml"
+REFERENCE = REPO.parent / "shared" / "reference" / "edxml"
 SAMPLES = REFERENCE / "vpcp-sdk-samples"
 XSD = etree.XMLSchema(etree.parse(str(REPO / "contracts" / "edxml" / "edxml.xsd")))
 LIMIT = 10 * 1024 * 1024

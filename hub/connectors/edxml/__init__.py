@@ -11,9 +11,9 @@ contracts/edxml/edxml.xsd describes what `build` writes and
 contracts/edxml/DEVIATIONS.md what `parse` tolerates beyond it.
 """
 
-from hub.edxml.blobs import BlobRef, BlobStore, BlobWriter, FileBlobStore
-from hub.edxml.build import build
-from hub.edxml.events import (
+from hub.connectors.edxml.blobs import BlobRef, BlobStore, BlobWriter, FileBlobStore
+from hub.connectors.edxml.build import build
+from hub.connectors.edxml.events import (
     SENT,
     STATUS,
     document_event,
@@ -21,7 +21,7 @@ from hub.edxml.events import (
     package_from_event,
     status_event,
 )
-from hub.edxml.model import (
+from hub.connectors.edxml.model import (
     DSIG_NS,
     NS,
     AttachmentRef,
@@ -34,7 +34,7 @@ from hub.edxml.model import (
     Package,
     StatusPackage,
 )
-from hub.edxml.parse import parse
+from hub.connectors.edxml.parse import parse
 
 __all__ = [
     "DSIG_NS",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.edxml import (
+from hub.connectors.edxml import (
     AttachmentRef,
     DocumentHeader,
     DocumentPackage,
@@ -29,7 +29,7 @@ from tests.conftest import REPO
 MB = 1024 * 1024
 CHILD = """
 import resource, sys
-from hub.edxml import FileBlobStore, parse
+from hub.connectors.edxml import FileBlobStore, parse
 with open(sys.argv[1], "rb") as source:
     package = parse(source, FileBlobStore(sys.argv[2]), max_bytes=1 << 40)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -23,7 +23,7 @@ from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from hub.edxml.model import (
+from hub.connectors.edxml.model import (
     DSIG_NS,
     NS,
     AttachmentRef,
@@ -54,7 +54,7 @@ from hub.schema import Schema
 
 SENT = "vn.lgsp.document.sent.v1"
 STATUS = "vn.lgsp.document.status.v1"
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 ACTIONS = {
     BusinessDocType.NEW: "new",
