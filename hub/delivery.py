@@ -34,11 +34,19 @@ from hub.connectors.base import Connector
 from hub.errors import Rejected, Transient
 from hub.router import DeliveryQueues
 from hub.store.db import Database
-from hub.store.messages import Outcome, claim_due, delivery_states, record_outcomes
+from hub.store.messages import (
+    Outcome,
+    blocked,
+    claim_due,
+    defer,
+    delivery_states,
+    record_outcomes,
+)
 from hub.store.models import utcnow
 
 log = logging.getLogger(__name__)
 MAX_RETRY_AFTER = 86_400.0
+TURN_WAIT = 1.0  # seconds an ordered job waits before looking again for its turn
 
 
 class OutcomeWriter:
@@ -102,6 +110,7 @@ class DeliveryWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._held: set[int] = set()  # delivery ids being sent by this worker
         self._acks: list[Incoming] = []  # done and recorded, to ack together
+        self._ordered = isinstance(system.options.get("ordered_by"), str)
         self._acking: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -126,6 +135,8 @@ class DeliveryWorker:
     async def _start(self, consumer: Consumer, jobs: list[Incoming]) -> None:
         ids = [int(j.headers["delivery-id"]) for j in jobs]
         states = await self._db.read(delivery_states, ids)
+        if self._ordered:
+            jobs, ids = await self._in_turn(consumer, jobs, ids)
         done = []
         for job, delivery_id in zip(jobs, ids, strict=True):
             status, attempts = states.get(delivery_id, ("missing", 0))
@@ -141,6 +152,24 @@ class DeliveryWorker:
             task.add_done_callback(functools.partial(self._release, delivery_id))
         if done:
             await consumer.ack(done)
+
+    async def _in_turn(
+        self, consumer: Consumer, jobs: list[Incoming], ids: list[int]
+    ) -> tuple[list[Incoming], list[int]]:
+        """For a destination taking one key's messages in order: the jobs whose turn it is.
+
+        A job with an earlier delivery of its key still open (pending, retrying,
+        being sent) goes back to wait `TURN_WAIT` seconds, no try counted; the
+        retry scheduler brings it back. A dead earlier delivery no longer holds
+        the key (an operator's replay of it then arrives after the later ones).
+        """
+        waiting = await self._db.read(blocked, ids)
+        if not waiting:
+            return jobs, ids
+        await self._db.run(defer, sorted(waiting), TURN_WAIT)
+        await consumer.ack([j for j, i in zip(jobs, ids, strict=True) if i in waiting])
+        kept = [(j, i) for j, i in zip(jobs, ids, strict=True) if i not in waiting]
+        return [j for j, _ in kept], [i for _, i in kept]
 
     def _release(self, delivery_id: int, _: object) -> None:
         self._held.discard(delivery_id)

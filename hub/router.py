@@ -16,7 +16,7 @@ from hub.broker import Outgoing, Transport
 from hub.config import HubConfig
 from hub.directory import Directory
 from hub.marks import EnqueueMarks
-from hub.routing.rules import route
+from hub.routing.rules import resolve, route
 from hub.store.messages import Hop, Job, RoutePlan
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,14 @@ def plan(
             Hop(message_id, "routed", "by " + ", ".join(rules), destination)
             for destination, rules in decision.destinations.items()
         ]
-    return RoutePlan(message_id, list(decision.destinations), hops)
+    keys = {}
+    for destination in decision.destinations:
+        pointer = config.systems[destination].options.get("ordered_by")
+        if isinstance(pointer, str):
+            found = resolve(event.get("data"), pointer)
+            if found and found[0] is not None:
+                keys[destination] = str(found[0])[:300]
+    return RoutePlan(message_id, list(decision.destinations), hops, keys)
 
 
 class DeliveryQueues:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -24,6 +25,7 @@ from hub.config import HubConfig, System, load_config
 from hub.connectors import connector_for_system, connector_key
 from hub.connectors.base import Connector
 from hub.connectors.edxml.blobs import FileBlobStore
+from hub.connectors.government_office import GovernmentOfficeConnector, GovernmentOfficePoller
 from hub.connectors.national_axis import NationalAxisConnector, NationalAxisPoller
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.directory import Directory, load_entries
@@ -34,6 +36,12 @@ from hub.settings import Settings
 from hub.store.db import Database, upgrade
 from hub.store.messages import accepted_since, pending_since, record_routes, touch
 from hub.store.models import utcnow
+from hub.store.outbox import OutboxRelay
+from hub.tasks.connector import TaskPlatformConnector, platform_for, units_of
+from hub.tasks.feed import IngestFeed
+from hub.tasks.reminders import remind
+from hub.tasks.status import Platform
+from hub.tasks.work import save_units
 
 log = logging.getLogger(__name__)
 Role = Literal["all", "api", "worker"]
@@ -57,6 +65,7 @@ class Hub:
         self.writer = OutcomeWriter(self.db)
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
+        self.platform = self._platform_settings()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: list[Callable[[], Awaitable[None]]] = []
@@ -85,6 +94,8 @@ class Hub:
             await self.transport.declare(self.queues.name(system_id))
         await self.reload_directory()
         self._tasks.append(asyncio.create_task(self._supervise(self._refresh_directory)))
+        if self.platform is not None:
+            await self._start_platform(self.platform)
         if role in ("all", "worker"):
             if self.in_process:
                 await self.recover()  # in-process queues start empty: enqueue all that waits
@@ -98,7 +109,7 @@ class Hub:
         )
 
     def _spawn_workers(self) -> None:
-        runners = [
+        runners: list[RunFn] = [
             RetryScheduler(self.db, self.queues, poll=self.settings.retry_poll_seconds).run,
         ]
         for system_id in self.receivers():
@@ -115,6 +126,10 @@ class Hub:
         for system in self.config.systems.values():
             if system.kind == NationalAxisConnector.kind:
                 runners.append(self._poller(system).run)
+            elif system.kind == GovernmentOfficeConnector.kind:
+                runners.append(self._office_poller(system).run)
+        if self.platform is not None:
+            runners += self._platform_runners(self.platform)
         if not self.in_process:
             runners.append(self._sweep)
         for run in runners:
@@ -131,6 +146,53 @@ class Hub:
 
         interval = float(axis.options.get("poll_seconds", 30))
         poller = NationalAxisPoller(axis, self.db, accept, interval=interval, spool=self.blobs.tmp)
+        self._closing.append(poller.close)
+        return poller
+
+    def _platform_settings(self) -> Platform | None:
+        """The task platform's settings, when the config has a system of kind task_platform."""
+        found = [s for s in self.config.systems.values() if s.kind == "task_platform"]
+        if not found:
+            return None
+        queue = f"{self.settings.queue_prefix}.tasks.outbox"
+        return replace(platform_for(found[0]), queue=queue)
+
+    async def _start_platform(self, platform: Platform) -> None:
+        """Bind the platform's connector to the store, seed its units, declare its queue."""
+        system = self.config.systems[platform.source_id]
+        connector = self.connector(system)
+        assert isinstance(connector, TaskPlatformConnector)
+        connector.bind(self.db, platform)
+        await self.db.run(save_units, units_of(system), "config", platform)
+        await self.transport.declare(platform.queue)
+
+    def _platform_runners(self, platform: Platform) -> list[RunFn]:
+        """Its outbox to the broker, the broker to ingest (as the platform), and reminders."""
+        system = self.config.systems[platform.source_id]
+
+        async def accept(event: dict[str, Any]) -> str:
+            return await self.ingest.accept(self.ingest.parse_event(system, event))
+
+        async def reminders(stop: asyncio.Event) -> None:
+            every = float(system.options.get("remind_seconds", 300))
+            while not stop.is_set():
+                await self.db.run(remind, platform)
+                try:
+                    await asyncio.wait_for(stop.wait(), every)
+                except TimeoutError:
+                    pass
+
+        feed = IngestFeed(self.transport, platform.queue, accept)
+        return [OutboxRelay(self.db, self.transport).run, feed.run, reminders]
+
+    def _office_poller(self, office: System) -> GovernmentOfficePoller:
+        """Pulls new, changed and revoked directives from the Government Office's system."""
+
+        async def accept(event: dict[str, Any]) -> None:
+            await self.ingest.accept(self.ingest.parse_event(office, event))
+
+        interval = float(office.options.get("poll_seconds", 30))
+        poller = GovernmentOfficePoller(office, self.db, accept, interval=interval)
         self._closing.append(poller.close)
         return poller
 

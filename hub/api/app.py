@@ -18,10 +18,12 @@ from hub.api import problems
 from hub.api.auth import Caller, authenticate
 from hub.api.documents import documents_router
 from hub.api.edoc import document_router
+from hub.api.native import native_router
 from hub.errors import NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
 from hub.store.inspect import MESSAGE_STATUSES, MessageFilter
+from hub.tasks.api import tasks_router
 from hub.validation import ENVELOPE_SCHEMA
 
 Auth = Annotated[Caller, Depends(authenticate)]
@@ -109,6 +111,9 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     problems.install(app)
     app.include_router(document_router(hub))
     app.include_router(documents_router(hub))
+    app.include_router(native_router(hub, read_body))
+    if hub.platform is not None:
+        app.include_router(tasks_router(hub, hub.platform))
 
     @app.post(
         "/api/v1/messages",

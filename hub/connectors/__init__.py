@@ -15,16 +15,27 @@ from hub.config import System
 from hub.connectors.base import Connector
 from hub.connectors.edxml.blobs import BlobStore
 from hub.connectors.eoffice import EofficeConnector
+from hub.connectors.government_office import GovernmentOfficeConnector
 from hub.connectors.http import HttpConnector
 from hub.connectors.national_axis import NationalAxisConnector
 from hub.connectors.pull import PullConnector
 
 Factory = Callable[[BlobStore], Connector]
 
+
+def _task_platform(blobs: BlobStore) -> Connector:
+    # hub.tasks imports hub.connectors.base: imported late, so either may load first.
+    from hub.tasks.connector import TaskPlatformConnector
+
+    return TaskPlatformConnector(blobs)
+
+
 CONNECTORS: dict[str, Factory] = {
+    "task_platform": _task_platform,
     HttpConnector.kind: lambda _blobs: HttpConnector(),
     EofficeConnector.kind: EofficeConnector,
     NationalAxisConnector.kind: NationalAxisConnector,
+    GovernmentOfficeConnector.kind: GovernmentOfficeConnector,
 }
 
 

@@ -4,8 +4,10 @@ The rules are data, the `routes:` section of the config file (hub/config.py
 loads and checks them); this module only evaluates them. A rule matches on the
 event type (glob), the source system (glob) and values inside `data` (JSON
 pointers). It names fixed destinations, or takes the recipients from the
-content (`from_data`): a system id names one system, an organisation code every
-system of that organisation allowed to receive the type.
+content (`from_data`) or from an extension attribute of the envelope
+(`from_attribute`, e.g. the task platform's `recipient`): a system id names one
+system, an organisation code every system of that organisation allowed to
+receive the type.
 
 Nothing is delivered to a system that may not receive the type, and the
 sender never gets its own message back unless a rule names it as a fixed
@@ -40,6 +42,7 @@ class RoutingRule:
     data: tuple[tuple[str, tuple[Any, ...]], ...]
     to: tuple[str, ...]
     from_data: str | None
+    from_attribute: str | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> RoutingRule:
@@ -55,6 +58,7 @@ class RoutingRule:
             data=conditions,
             to=tuple(to) if isinstance(to, list) else (),
             from_data=to.get("from_data") if isinstance(to, Mapping) else None,
+            from_attribute=to.get("from_attribute") if isinstance(to, Mapping) else None,
         )
 
     def check(
@@ -202,6 +206,12 @@ class _Decider:
             self._fixed(dest, rule.name)
         if rule.from_data is not None:
             for value in resolve(self.event.get("data"), rule.from_data, wildcard=True):
+                self._recipient(value, rule.name)
+        if rule.from_attribute is not None:
+            value = self.event.get(rule.from_attribute)
+            if value is None:
+                self.refused[rule.from_attribute, "the envelope names no recipient there"] = None
+            else:
                 self._recipient(value, rule.name)
 
     def decision(self) -> RouteDecision:

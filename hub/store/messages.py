@@ -8,9 +8,9 @@ database carry thousands of messages a second (see docs/PERFORMANCE.md).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ class RoutePlan:
     message_id: str
     destinations: Sequence[str]
     hops: Sequence[Hop]
+    order_keys: Mapping[str, str] = field(default_factory=dict)  # destination -> key
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ def _create_deliveries(
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            "order_key": p.order_keys.get(d),
         }
         for p in plans
         for d in p.destinations
@@ -440,3 +442,38 @@ def touch(
             conn.execute(
                 deliveries.update().where(deliveries.c.id.in_(delivery_ids)).values(updated_at=now)
             )
+
+
+def blocked(engine: sa.Engine, ids: Sequence[int]) -> set[int]:
+    """Of these deliveries, those with an earlier one of the same order key to the same
+    destination not yet final (delivered, dead, discarded): they must wait their turn."""
+    if not ids:
+        return set()
+    d, earlier = deliveries.alias("d"), deliveries.alias("earlier")
+    ahead = sa.exists().where(
+        earlier.c.destination == d.c.destination,
+        earlier.c.order_key == d.c.order_key,
+        earlier.c.id < d.c.id,
+        earlier.c.status.not_in(FINAL),
+    )
+    q = sa.select(d.c.id).where(d.c.id.in_(ids), d.c.order_key.is_not(None), ahead)
+    with engine.connect() as conn:
+        return {r.id for r in conn.execute(q)}
+
+
+def defer(engine: sa.Engine, delivery_ids: Sequence[int], seconds: float) -> None:
+    """Put deliveries back to wait their turn: due again in `seconds`, no try counted."""
+    if not delivery_ids:
+        return
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == "pending")
+            .values(
+                status="retrying",
+                next_attempt_at=now + timedelta(seconds=seconds),
+                updated_at=now,
+                enqueued_at=None,
+            )
+        )

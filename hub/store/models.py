@@ -90,9 +90,13 @@ deliveries = sa.Table(
     sa.Column("delivered_at", UTCDateTime, nullable=True),
     # Set once the job of a `pending` delivery is confirmed in its queue.
     sa.Column("enqueued_at", UTCDateTime, nullable=True),
+    # For a destination that takes one key's messages in order (`ordered_by`):
+    # the key; a delivery waits while an earlier one of its key is not final.
+    sa.Column("order_key", sa.String(300), nullable=True),
     sa.UniqueConstraint("message_id", "destination"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "destination", "status"),
+    sa.Index(None, "destination", "order_key", "id"),
 )
 
 hops = sa.Table(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import hub.documents.tables  # noqa: F401 - its tables join the metadata
+import hub.documents.tables  # its tables join the metadata (as do the next)
+import hub.tasks.tables  # noqa: F401 - its tables join the metadata
 from hub.store.models import metadata
 
 connection = context.config.attributes["connection"]
