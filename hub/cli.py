@@ -77,6 +77,7 @@ def serve(
         sink = RecordingSink(port=9101).start()
         typer.echo(f"demo destination simulator listening on {sink.url}")
         offices = _demo_eoffices(f"http://{host or settings.host}:{port or settings.port}", config)
+        offices += _demo_government_office(config)
     try:
         if role == "worker":
             asyncio.run(_run_worker(hub))
@@ -111,6 +112,27 @@ def _demo_eoffices(hub_url: str, config: Any) -> list[Any]:
         typer.echo(f"demo e-office of {system.organ} listening on {office.url}/soap")
         offices.append(office)
     return offices
+
+
+def _demo_government_office(config: Any) -> list[Any]:
+    """The Government Office simulator for a demo system of that kind on 127.0.0.1, with
+    two directives waiting to be pulled."""
+    from urllib.parse import urlsplit
+
+    from adapters.government_office import GovernmentOffice
+
+    started = []
+    for system in config.systems.values():
+        at = urlsplit(system.endpoint or "")
+        if system.kind != "government_office" or at.hostname != "127.0.0.1" or not at.port:
+            continue
+        key = str(system.options.get("outbound_key", ""))
+        office = GovernmentOffice([key], port=at.port).start()
+        office.create(TenNhiemVu="Đẩy nhanh giải ngân vốn đầu tư công năm 2026")
+        office.create(TenNhiemVu="Triển khai Đề án 06 về dữ liệu dân cư", HanXuLy="2027-03-31")
+        typer.echo(f"demo Government Office task system listening on {office.url}")
+        started.append(office)
+    return started
 
 
 def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:

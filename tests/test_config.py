@@ -83,16 +83,28 @@ def test_demo_config_loads() -> None:
         "000.00.12.H29:edoc",
         "000.00.00.A80:edoc",
         "28.22.H17:edoc",
+        "000.00.00.G22:nhiemvu",
+        "000.00.00.H29:chidao",
+        "000.00.00.H29:tasks",
+        "000.00.00.H29:thongbao",
     ]
     names = [s.name for s in config.systems.values()]
     assert names[:3] == ["Văn phòng UBND Thành phố - QLVB", "Sở Tư pháp - QLVB", "Sở Nội vụ - QLVB"]
     assert all(unicodedata.is_normalized("NFC", name) for name in names)
     kinds = {s.id: s.kind for s in config.systems.values()}
     assert {k for sid, k in kinds.items() if sid.endswith(":qlvb")} == {"http"}
+    assert kinds["000.00.00.G22:nhiemvu"] == "government_office"
+    assert kinds["000.00.00.H29:tasks"] == "task_platform"
     assert {k for sid, k in kinds.items() if sid.endswith(":edoc")} == {"edxml"}
     assert config.systems["000.00.12.H29:qlvb"].endpoint == "http://127.0.0.1:9101/inbox/stp"
     assert config.systems["000.00.00.H29:edoc"].endpoint is None  # pulls
     assert [r.name for r in config.routes] == [
+        "directives-assigned",
+        "directives-updated",
+        "directives-revoked",
+        "directive-progress-back",
+        "directive-completion-back",
+        "reminders",
         "documents-to-recipients",
         "document-statuses-to-senders",
         "notes-to-recipients",

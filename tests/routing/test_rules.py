@@ -22,7 +22,11 @@ CASES: list[dict[str, Any]] = yaml.safe_load((HERE / "cases.yaml").read_text(enc
 def configs() -> dict[str, HubConfig]:
     return {
         "routing": load_config(HERE / "config.yaml", environ={}, kinds={"http"}),
-        "demo": load_config(DEMO_CONFIG, environ={}, kinds={"http", "edxml"}),
+        "demo": load_config(
+            DEMO_CONFIG,
+            environ={},
+            kinds={"http", "edxml", "government_office", "task_platform"},
+        ),
     }
 
 
