@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +32,7 @@ import orjson
 from hub.batching import Batcher
 from hub.broker import Consumer, Incoming, Transport
 from hub.config import System
-from hub.connectors.base import Connector
+from hub.connectors.base import BatchConnector, Connector, Receipt
 from hub.errors import Rejected, Transient
 from hub.router import DeliveryQueues
 from hub.store.db import Database
@@ -47,6 +49,7 @@ from hub.store.models import utcnow
 log = logging.getLogger(__name__)
 MAX_RETRY_AFTER = 86_400.0
 TURN_WAIT = 1.0  # seconds an ordered job waits before looking again for its turn
+THROTTLE_WAIT = 1.0  # seconds a rate-limited destination rests when it names no Retry-After
 
 
 class OutcomeWriter:
@@ -112,18 +115,23 @@ class DeliveryWorker:
         self._acks: list[Incoming] = []  # done and recorded, to ack together
         self._ordered = isinstance(system.options.get("ordered_by"), str)
         self._acking: asyncio.Task[None] | None = None
+        size = int(system.options.get("batch", 1))
+        self._batch = size if size > 1 and isinstance(connector, BatchConnector) else 1
+        self._resume_at = 0.0  # monotonic time before which a throttled destination waits
 
     async def run(self, stop: asyncio.Event) -> None:
         limit = max(1, self.system.concurrency)
         consumer = self._transport.consume(self._queue, prefetch=limit)
         try:
             while not stop.is_set():
-                free = limit - len(self._inflight)
-                if free <= 0:
+                free = limit - len(self._held)
+                if free <= 0 and self._inflight:
                     await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                jobs = await consumer.get(free, timeout=0.5)
+                await self._rest(stop)
+                jobs = await consumer.get(max(free, 1), timeout=0.5)
                 if jobs:
+                    await self._rest(stop)  # a 429 may have come while waiting for these
                     await self._start(consumer, jobs)
             if self._inflight:
                 await asyncio.wait(self._inflight)
@@ -137,7 +145,7 @@ class DeliveryWorker:
         states = await self._db.read(delivery_states, ids)
         if self._ordered:
             jobs, ids = await self._in_turn(consumer, jobs, ids)
-        done = []
+        done, todo = [], []
         for job, delivery_id in zip(jobs, ids, strict=True):
             status, attempts = states.get(delivery_id, ("missing", 0))
             # Already delivered, dead, discarded or waiting to retry, or a second copy
@@ -146,10 +154,17 @@ class DeliveryWorker:
                 done.append(job)
                 continue
             self._held.add(delivery_id)
-            task = asyncio.create_task(self._deliver(consumer, job, attempts))
+            todo.append((job, attempts))
+        for start in range(0, len(todo), self._batch):
+            group = todo[start : start + self._batch]
+            if self._batch > 1:
+                task = asyncio.create_task(self._deliver_batch(consumer, group))
+            else:
+                task = asyncio.create_task(self._deliver(consumer, *group[0]))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-            task.add_done_callback(functools.partial(self._release, delivery_id))
+            held = [int(job.headers["delivery-id"]) for job, _ in group]
+            task.add_done_callback(functools.partial(self._release, held))
         if done:
             await consumer.ack(done)
 
@@ -171,27 +186,60 @@ class DeliveryWorker:
         kept = [(j, i) for j, i in zip(jobs, ids, strict=True) if i not in waiting]
         return [j for j, _ in kept], [i for _, i in kept]
 
-    def _release(self, delivery_id: int, _: object) -> None:
-        self._held.discard(delivery_id)
+    def _release(self, delivery_ids: list[int], _: object) -> None:
+        self._held.difference_update(delivery_ids)
 
     async def _deliver(self, consumer: Consumer, job: Incoming, attempts: int) -> None:
         event = orjson.loads(job.body)
         try:
-            receipt = await self._connector.deliver(job.body, event, self.system)
+            result: Receipt | Transient | Rejected = await self._connector.deliver(
+                job.body, event, self.system
+            )
+        except (Transient, Rejected) as exc:
+            result = exc
+        except Exception as exc:  # a connector bug must not lose the job: retry it
+            log.exception("connector %s failed on %s", self.system.kind, job.headers)
+            result = Transient(f"internal error: {exc!r}")
+        await self._record(consumer, job, attempts, result)
+
+    async def _deliver_batch(self, consumer: Consumer, group: list[tuple[Incoming, int]]) -> None:
+        """Several jobs in one call; each gets its own outcome (a partial failure retries
+        only the items that failed)."""
+        assert isinstance(self._connector, BatchConnector)
+        items = [(job.body, orjson.loads(job.body)) for job, _ in group]
+        results: Sequence[Receipt | Transient | Rejected]
+        try:
+            results = await self._connector.deliver_batch(items, self.system)
+            if len(results) != len(group):
+                raise Transient(f"{len(results)} results for a batch of {len(group)}")
+        except (Transient, Rejected) as exc:
+            results = [exc] * len(group)
+        except Exception as exc:  # a connector bug must not lose the jobs: retry them
+            log.exception("connector %s failed on a batch", self.system.kind)
+            results = [Transient(f"internal error: {exc!r}")] * len(group)
+        await asyncio.gather(
+            *(self._record(consumer, job, n, r) for (job, n), r in zip(group, results, strict=True))
+        )
+
+    async def _record(
+        self, consumer: Consumer, job: Incoming, attempts: int, result: Receipt | Exception
+    ) -> None:
+        """Commit the outcome of one try, then ack the job (or return it to the queue)."""
+        if isinstance(result, Receipt):
             outcome = Outcome(
                 int(job.headers["delivery-id"]),
                 str(job.headers["message-id"]),
                 self.system.id,
-                "waiting" if receipt.waiting else "delivered",
-                receipt.detail
-                if receipt.waiting
-                else f"{receipt.detail} in {receipt.elapsed_ms:.0f} ms",
+                "waiting" if result.waiting else "delivered",
+                result.detail
+                if result.waiting
+                else f"{result.detail} in {result.elapsed_ms:.0f} ms",
             )
-        except (Transient, Rejected) as exc:
-            outcome = failed(self.system, job, attempts, exc)
-        except Exception as exc:  # a connector bug must not lose the job: retry it
-            log.exception("connector %s failed on %s", self.system.kind, job.headers)
-            outcome = failed(self.system, job, attempts, Transient(f"internal error: {exc!r}"))
+        else:
+            assert isinstance(result, (Transient, Rejected))
+            if isinstance(result, Transient) and result.throttle:
+                self._slow_down(result.retry_after)
+            outcome = failed(self.system, job, attempts, result)
         try:
             await self._writer.write(outcome)
         except Exception:
@@ -199,6 +247,21 @@ class DeliveryWorker:
             await consumer.nack([job], requeue=True)
             return
         self._ack_soon(consumer, job)
+
+    async def _rest(self, stop: asyncio.Event) -> None:
+        """While the destination is rate-limiting, wait (or until the hub stops)."""
+        pause = self._resume_at - time.monotonic()
+        if pause > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), pause)
+            except TimeoutError:
+                pass
+
+    def _slow_down(self, seconds: float | None) -> None:
+        """The destination is rate-limiting: take no new job from its queue for a while."""
+        wait = min(max(seconds or THROTTLE_WAIT, 0.0), MAX_RETRY_AFTER)
+        self._resume_at = max(self._resume_at, time.monotonic() + wait)
+        log.info("%s is rate-limiting; no new deliveries for %.1f s", self.system.id, wait)
 
     def _ack_soon(self, consumer: Consumer, job: Incoming) -> None:
         """Ack with the others recorded in the same outcome batch: one request, not one each."""

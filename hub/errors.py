@@ -86,12 +86,17 @@ class Transient(HubError):
 
     Args:
         retry_after: seconds the other side asked us to wait (HTTP Retry-After), if any.
+        throttle: the other side is rate-limiting (HTTP 429): the whole destination
+            slows down for `retry_after`, not only this message.
     """
 
-    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, detail: str, *, retry_after: float | None = None, throttle: bool = False
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
+        self.throttle = throttle
 
 
 @dataclass

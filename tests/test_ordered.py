@@ -88,3 +88,46 @@ def test_one_keys_messages_arrive_in_order_through_failures(
                 arrived[key].append(r.event_id)
     assert arrived == sent
     assert any(not r.delivered for r in sink.received)  # the failures did happen
+
+
+def test_429_slows_the_whole_destination_without_loss_or_reordering(
+    tmp_path: Path, backend: dict[str, str], sink: RecordingSink
+) -> None:
+    settings = Settings(
+        config=config(tmp_path, sink),
+        blob_dir=tmp_path / "blobs",
+        retry_poll_seconds=0.1,
+        **backend,
+    )
+    sent: dict[str, list[str]] = defaultdict(list)
+    with ThreadedHub(settings) as hub, hub.client(KEYS[SENDER]) as c:
+        first = note([DEST], title="first", tags=["HS-000"])
+        sink.respond(429, retry_after=2, times=1)
+        assert c.post("/api/v1/messages", json=first).status_code == 202
+        sent["HS-000"].append(first["id"])
+        wait_until(lambda: sink.count == 1)
+        throttled_at = sink.received[0].at
+        with hub.client(OPS_KEY) as ops:  # the hub has taken the 429 in
+            wait_until(
+                lambda: (
+                    ops.get(f"/api/v1/messages/{first['id']}").json()["deliveries"][0]["status"]
+                    == "retrying"
+                )
+            )
+        for n in range(5):
+            for key in ("HS-001", "HS-002"):
+                event = note([DEST], title=f"{key} #{n}", tags=[key])
+                assert c.post("/api/v1/messages", json=event).status_code == 202
+                sent[key].append(event["id"])
+        wait_until(lambda: len({r.event_id for r in sink.received if r.delivered}) == 11, 30)
+
+    after = [r.at - throttled_at for r in sink.received[1:]]
+    assert min(after) >= 1.9  # nothing was sent to it while it asked for 2 s of rest
+    arrived: dict[str, list[str]] = defaultdict(list)
+    for r in sink.received:
+        if (
+            r.delivered
+            and r.event_id not in arrived[key := orjson.loads(r.body)["data"]["tags"][0]]
+        ):
+            arrived[key].append(r.event_id)
+    assert arrived == sent

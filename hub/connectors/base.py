@@ -8,11 +8,12 @@ request the system expects, and `deliver` sends it through an adapter, raising
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from hub.config import System
+from hub.errors import Rejected, Transient
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,20 @@ class Connector(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+Outcomes = list[Receipt | Transient | Rejected]
+
+
+@runtime_checkable
+class BatchConnector(Protocol):
+    """A connector whose system takes several messages in one call (a portal's batch API).
+
+    Used when the system's config sets `batch: N` (N > 1). One result per item, in
+    order: a Receipt, or the Transient/Rejected of that item alone (a partial
+    failure); raising instead fails the whole batch.
+    """
+
+    async def deliver_batch(
+        self, items: Sequence[tuple[bytes, Mapping[str, Any]]], target: System
+    ) -> Outcomes: ...

@@ -98,7 +98,7 @@ class HttpConnector:
             return Receipt(code, f"HTTP {code}", elapsed)
         problem = f"{target.id}: HTTP {code} {text}".strip()
         if code in RETRYABLE or code >= 500:
-            raise Transient(problem, retry_after=retry_after(wait))
+            raise Transient(problem, retry_after=retry_after(wait), throttle=code == 429)
         raise Rejected(problem)
 
     async def close(self) -> None:
