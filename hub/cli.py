@@ -78,6 +78,7 @@ def serve(
         typer.echo(f"demo destination simulator listening on {sink.url}")
         offices = _demo_eoffices(f"http://{host or settings.host}:{port or settings.port}", config)
         offices += _demo_government_office(config)
+        offices += _demo_portal(config)
     try:
         if role == "worker":
             asyncio.run(_run_worker(hub))
@@ -132,6 +133,23 @@ def _demo_government_office(config: Any) -> list[Any]:
         office.create(TenNhiemVu="Triển khai Đề án 06 về dữ liệu dân cư", HanXuLy="2027-03-31")
         typer.echo(f"demo Government Office task system listening on {office.url}")
         started.append(office)
+    return started
+
+
+def _demo_portal(config: Any) -> list[Any]:
+    """The National Public Service Portal simulator for a demo system of that kind."""
+    from urllib.parse import urlsplit
+
+    from adapters.national_portal import NationalPortal
+
+    started = []
+    for system in config.systems.values():
+        at = urlsplit(system.endpoint or "")
+        if system.kind != "national_portal" or at.hostname != "127.0.0.1" or not at.port:
+            continue
+        portal = NationalPortal(port=at.port).start()
+        typer.echo(f"demo National Public Service Portal listening on {portal.url}")
+        started.append(portal)
     return started
 
 

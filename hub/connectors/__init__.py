@@ -18,6 +18,8 @@ from hub.connectors.eoffice import EofficeConnector
 from hub.connectors.government_office import GovernmentOfficeConnector
 from hub.connectors.http import HttpConnector
 from hub.connectors.national_axis import NationalAxisConnector
+from hub.connectors.national_portal import NationalPortalConnector
+from hub.connectors.procedures import ProceduresConnector
 from hub.connectors.pull import PullConnector
 
 Factory = Callable[[BlobStore], Connector]
@@ -36,6 +38,8 @@ CONNECTORS: dict[str, Factory] = {
     EofficeConnector.kind: EofficeConnector,
     NationalAxisConnector.kind: NationalAxisConnector,
     GovernmentOfficeConnector.kind: GovernmentOfficeConnector,
+    ProceduresConnector.kind: ProceduresConnector,
+    NationalPortalConnector.kind: NationalPortalConnector,
 }
 
 

@@ -25,7 +25,14 @@ def configs() -> dict[str, HubConfig]:
         "demo": load_config(
             DEMO_CONFIG,
             environ={},
-            kinds={"http", "edxml", "government_office", "task_platform"},
+            kinds={
+                "http",
+                "edxml",
+                "government_office",
+                "task_platform",
+                "procedures",
+                "national_portal",
+            },
         ),
     }
 
