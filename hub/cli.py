@@ -45,6 +45,22 @@ def _config(settings: Settings) -> Any:
         _fail(f"config error: {exc}" + "".join(f"\n  - {p}" for p in exc.problems[1:]))
 
 
+reports = typer.Typer(help="Indicator reports to the government reporting system.")
+app.add_typer(reports, name="reports")
+
+
+@reports.command("send")
+def reports_send(
+    period: Annotated[str, typer.Option(help="2026-10, 2026-Q4 or 2026")],
+    agency: Annotated[str | None, typer.Option(help="one agency's code (default: all)")] = None,
+) -> None:
+    """Compute a period's reports and queue those whose figures are new (a correction is a
+    new version); the running hub sends them."""
+    from hub.reports.cli import send_reports
+
+    send_reports(_settings(), period, agency)
+
+
 @app.command()
 def serve(
     role: Annotated[str, typer.Option(help="all | api | worker")] = "all",
@@ -137,19 +153,25 @@ def _demo_government_office(config: Any) -> list[Any]:
 
 
 def _demo_portal(config: Any) -> list[Any]:
-    """The National Public Service Portal simulator for a demo system of that kind."""
+    """The National Public Service Portal and reporting system simulators of the demo."""
     from urllib.parse import urlsplit
 
     from adapters.national_portal import NationalPortal
+    from adapters.reporting_system import ReportingSystem
 
-    started = []
+    started: list[Any] = []
     for system in config.systems.values():
         at = urlsplit(system.endpoint or "")
-        if system.kind != "national_portal" or at.hostname != "127.0.0.1" or not at.port:
+        if at.hostname != "127.0.0.1" or not at.port:
             continue
-        portal = NationalPortal(port=at.port).start()
-        typer.echo(f"demo National Public Service Portal listening on {portal.url}")
-        started.append(portal)
+        if system.kind == "national_portal":
+            portal = NationalPortal(port=at.port).start()
+            typer.echo(f"demo National Public Service Portal listening on {portal.url}")
+            started.append(portal)
+        elif system.kind == "reporting_system":
+            reports = ReportingSystem(port=at.port).start()
+            typer.echo(f"demo government reporting system listening on {reports.url}")
+            started.append(reports)
     return started
 
 

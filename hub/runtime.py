@@ -31,6 +31,8 @@ from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.directory import Directory, load_entries
 from hub.ingest import Ingest
 from hub.marks import EnqueueMarks
+from hub.reports import Reporting, submit_due
+from hub.reports.connector import ReportingConnector, reporting_for
 from hub.router import DeliveryQueues, plan
 from hub.settings import Settings
 from hub.store.db import Database, upgrade
@@ -66,6 +68,7 @@ class Hub:
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
         self.platform = self._platform_settings()
+        self.reporting = self._reporting_settings()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: list[Callable[[], Awaitable[None]]] = []
@@ -96,6 +99,8 @@ class Hub:
         self._tasks.append(asyncio.create_task(self._supervise(self._refresh_directory)))
         if self.platform is not None:
             await self._start_platform(self.platform)
+        if self.reporting is not None:
+            await self._start_reporting(self.reporting)
         if role in ("all", "worker"):
             if self.in_process:
                 await self.recover()  # in-process queues start empty: enqueue all that waits
@@ -130,6 +135,10 @@ class Hub:
                 runners.append(self._office_poller(system).run)
         if self.platform is not None:
             runners += self._platform_runners(self.platform)
+        if self.reporting is not None:
+            runners += self._reporting_runners(self.reporting)
+        if self.platform is not None or self.reporting is not None:
+            runners.append(OutboxRelay(self.db, self.transport).run)  # every outbox queue
         if not self.in_process:
             runners.append(self._sweep)
         for run in runners:
@@ -183,7 +192,36 @@ class Hub:
                     pass
 
         feed = IngestFeed(self.transport, platform.queue, accept)
-        return [OutboxRelay(self.db, self.transport).run, feed.run, reminders]
+        return [feed.run, reminders]
+
+    def _reporting_settings(self) -> Reporting | None:
+        found = [s for s in self.config.systems.values() if s.kind == "reporting"]
+        return reporting_for(found[0], self.settings.queue_prefix) if found else None
+
+    async def _start_reporting(self, reporting: Reporting) -> None:
+        """Bind the reporting consumer's connector to the store, declare its queue."""
+        connector = self.connector(self.config.systems[reporting.source_id])
+        assert isinstance(connector, ReportingConnector)
+        connector.bind(self.db, reporting.source_id, reporting.queue)
+        await self.transport.declare(reporting.queue)
+
+    def _reporting_runners(self, reporting: Reporting) -> list[RunFn]:
+        """Its reports from the outbox into ingest, and the periods due sent each hour."""
+        system = self.config.systems[reporting.source_id]
+
+        async def accept(event: dict[str, Any]) -> str:
+            return await self.ingest.accept(self.ingest.parse_event(system, event))
+
+        async def schedule(stop: asyncio.Event) -> None:
+            every = float(system.options.get("report_seconds", 3600))
+            while not stop.is_set():
+                await self.db.run(submit_due, reporting, now=utcnow())
+                try:
+                    await asyncio.wait_for(stop.wait(), every)
+                except TimeoutError:
+                    pass
+
+        return [IngestFeed(self.transport, reporting.queue, accept).run, schedule]
 
     def _office_poller(self, office: System) -> GovernmentOfficePoller:
         """Pulls new, changed and revoked directives from the Government Office's system."""

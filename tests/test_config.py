@@ -89,6 +89,8 @@ def test_demo_config_loads() -> None:
         "000.00.00.H29:thongbao",
         "000.00.12.H29:motcua",
         "000.00.00.G22:dvcqg",
+        "000.00.00.H29:baocao",
+        "000.00.00.G22:baocao",
     ]
     names = [s.name for s in config.systems.values()]
     assert names[:3] == ["Văn phòng UBND Thành phố - QLVB", "Sở Tư pháp - QLVB", "Sở Nội vụ - QLVB"]
@@ -101,6 +103,8 @@ def test_demo_config_loads() -> None:
     assert config.systems["000.00.12.H29:qlvb"].endpoint == "http://127.0.0.1:9101/inbox/stp"
     assert config.systems["000.00.00.H29:edoc"].endpoint is None  # pulls
     assert [r.name for r in config.routes] == [
+        "dossiers-to-reporting",
+        "reports-to-reporting-system",
         "dossiers-to-portal",
         "directives-assigned",
         "directives-updated",

@@ -18,17 +18,38 @@ import yaml
 
 from adapters.national_portal import NationalPortal
 from adapters.one_stop import dossier_streams, push
+from adapters.reporting_system import ReportingSystem
+from hub.reports.cli import send_reports
 from hub.settings import Settings
 from tests.support import OPS_KEY, ThreadedHub, wait_until
 
 ONE_STOP = "000.00.12.H29:motcua"
 PORTAL = "000.00.00.G22:dvcqg"
 KEY = "k-motcua"
+REPORTING = "000.00.00.H29:baocao"
+REPORT_SYSTEM = "000.00.00.G22:baocao"
 
 
-def config(tmp_path: Path, portal: str) -> Path:
+def config(tmp_path: Path, portal: str, reports: str = "http://127.0.0.1:9") -> Path:
     doc = {
         "systems": [
+            {
+                "id": REPORTING,
+                "name": "Báo cáo chỉ tiêu - TP. Hồ Chí Minh",
+                "kind": "reporting",
+                "report_seconds": 3600,
+                "may_receive": ["vn.lgsp.dossier.*"],
+                "may_send": ["vn.lgsp.report.submitted.v1"],
+            },
+            {
+                "id": REPORT_SYSTEM,
+                "name": "Hệ thống thông tin báo cáo Chính phủ",
+                "kind": "reporting_system",
+                "endpoint": reports,
+                "ordered_by": "/report_id",
+                "may_receive": ["vn.lgsp.report.submitted.v1"],
+                "retry": {"delays": [0.2, 0.5, 1, 1, 1]},
+            },
             {
                 "id": ONE_STOP,
                 "name": "Hệ thống một cửa điện tử",
@@ -52,7 +73,17 @@ def config(tmp_path: Path, portal: str) -> Path:
             },
         ],
         "routes": [
-            {"name": "dossiers-to-portal", "match": {"type": "vn.lgsp.dossier.*"}, "to": [PORTAL]}
+            {"name": "dossiers-to-portal", "match": {"type": "vn.lgsp.dossier.*"}, "to": [PORTAL]},
+            {
+                "name": "dossiers-to-reports",
+                "match": {"type": "vn.lgsp.dossier.*"},
+                "to": [REPORTING],
+            },
+            {
+                "name": "reports-out",
+                "match": {"type": "vn.lgsp.report.submitted.v1"},
+                "to": [REPORT_SYSTEM],
+            },
         ],
         "operators": [{"name": "ops", "api_key": OPS_KEY, "role": "operator"}],
     }
@@ -68,15 +99,33 @@ def portal() -> Iterator[NationalPortal]:
 
 
 @pytest.fixture
-def hub(tmp_path: Path, backend: dict[str, str], portal: NationalPortal) -> Iterator[ThreadedHub]:
-    settings = Settings(
-        config=config(tmp_path, portal.url),
+def reports() -> Iterator[ReportingSystem]:
+    with ReportingSystem() as r:
+        yield r
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, backend: dict[str, str], portal: NationalPortal, reports: ReportingSystem
+) -> Settings:
+    return Settings(
+        config=config(tmp_path, portal.url, reports.url),
         blob_dir=tmp_path / "blobs",
         retry_poll_seconds=0.1,
         **backend,
     )
+
+
+@pytest.fixture
+def hub(settings: Settings) -> Iterator[ThreadedHub]:
     with ThreadedHub(settings) as h:
         yield h
+
+
+def settled(hub: ThreadedHub) -> bool:
+    """Every message delivered to all its destinations (none still routed)."""
+    with hub.client(OPS_KEY) as c:
+        return not c.get("/api/v1/messages", params={"status": "routed"}).json()["items"]
 
 
 def complete(portal: NationalPortal, streams: list[list[dict[str, Any]]]) -> bool:
@@ -134,3 +183,27 @@ def test_a_portal_rejection_is_dead_lettered_then_replayed_once_fixed(
     assert portal.violations() == []
     got = portal.received()[stream[0]["MaHoSo"]]
     assert list(dict.fromkeys(got["sequences"])) == [e["SoThuTuThayDoi"] for e in stream]
+
+
+def test_a_months_report_is_sent_once_and_a_correction_is_a_new_version(
+    hub: ThreadedHub, portal: NationalPortal, reports: ReportingSystem, settings: Settings
+) -> None:
+    streams = dossier_streams(6, seed=11)
+    first, last = [s[:-2] for s in streams], [s[-2:] for s in streams]
+    asyncio.run(push(hub.url, KEY, first))
+    wait_until(lambda: sum(len(d["sequences"]) for d in portal.received().values()) >= 6, 30)
+    wait_until(lambda: settled(hub))  # the reporting consumer has applied them too
+    queued = send_reports(settings, "2026-11", None)
+    assert queued and all(r["queued"] and r["version"] == 1 for r in queued)
+    wait_until(lambda: len(reports.received()) == len(queued), 30)
+    assert send_reports(settings, "2026-11", None) and len(reports.received()) == len(queued)
+    assert not any(r["queued"] for r in send_reports(settings, "2026-11", None))  # no duplicate
+
+    asyncio.run(push(hub.url, KEY, last))  # the dossiers complete: the figures change
+    wait_until(lambda: complete(portal, streams), 30)
+    wait_until(lambda: settled(hub))
+    again = [r for r in send_reports(settings, "2026-11", None) if r["queued"]]
+    assert again and all(r["version"] == 2 and r["corrects"] == 1 for r in again)
+    wait_until(lambda: len(reports.received()) == len(queued) + len(again), 30)
+    for r in again:
+        assert reports.latest(r["report_id"])["version"] == 2

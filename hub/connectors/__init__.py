@@ -21,6 +21,7 @@ from hub.connectors.national_axis import NationalAxisConnector
 from hub.connectors.national_portal import NationalPortalConnector
 from hub.connectors.procedures import ProceduresConnector
 from hub.connectors.pull import PullConnector
+from hub.connectors.reporting_system import ReportingSystemConnector
 
 Factory = Callable[[BlobStore], Connector]
 
@@ -32,14 +33,22 @@ def _task_platform(blobs: BlobStore) -> Connector:
     return TaskPlatformConnector(blobs)
 
 
+def _reporting(blobs: BlobStore) -> Connector:
+    from hub.reports.connector import ReportingConnector  # late, as for the task platform
+
+    return ReportingConnector(blobs)
+
+
 CONNECTORS: dict[str, Factory] = {
     "task_platform": _task_platform,
+    "reporting": _reporting,
     HttpConnector.kind: lambda _blobs: HttpConnector(),
     EofficeConnector.kind: EofficeConnector,
     NationalAxisConnector.kind: NationalAxisConnector,
     GovernmentOfficeConnector.kind: GovernmentOfficeConnector,
     ProceduresConnector.kind: ProceduresConnector,
     NationalPortalConnector.kind: NationalPortalConnector,
+    ReportingSystemConnector.kind: ReportingSystemConnector,
 }
 
 

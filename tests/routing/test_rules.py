@@ -32,6 +32,8 @@ def configs() -> dict[str, HubConfig]:
                 "task_platform",
                 "procedures",
                 "national_portal",
+                "reporting",
+                "reporting_system",
             },
         ),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import hub.documents.tables  # its tables join the metadata (as do the next)
+import hub.reports.tables
 import hub.tasks.tables  # noqa: F401 - its tables join the metadata
 from hub.store.models import metadata
 
