@@ -21,7 +21,7 @@ from adapters.one_stop import dossier_streams, push
 from adapters.reporting_system import ReportingSystem
 from hub.reports.cli import send_reports
 from hub.settings import Settings
-from tests.support import OPS_KEY, ThreadedHub, wait_until
+from tests.support import OPS_KEY, HubProcess, ThreadedHub, wait_until
 
 ONE_STOP = "000.00.12.H29:motcua"
 PORTAL = "000.00.00.G22:dvcqg"
@@ -207,3 +207,44 @@ def test_a_months_report_is_sent_once_and_a_correction_is_a_new_version(
     wait_until(lambda: len(reports.received()) == len(queued) + len(again), 30)
     for r in again:
         assert reports.latest(r["report_id"])["version"] == 2
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.postgres
+def test_two_worker_processes_keep_each_dossier_in_order(
+    tmp_path: Path, pg_url: str, amqp_url: str, unique: str, portal: NationalPortal
+) -> None:
+    """500 events of 100 dossiers, an API and two competing worker processes, with
+    item failures, 503s and 429s: complete and in order per dossier at the portal."""
+    from tests.conftest import delete_queues
+
+    settings = Settings(
+        config=config(tmp_path, portal.url),
+        blob_dir=tmp_path / "blobs",
+        retry_poll_seconds=0.1,
+        database_url=pg_url,
+        broker_url=amqp_url,
+        queue_prefix=unique,
+    )
+    api = HubProcess(settings, role="api", log=tmp_path / "api.log").start()
+    workers = [
+        HubProcess(settings, role="worker", log=tmp_path / f"w{i}.log").start() for i in range(2)
+    ]
+    try:
+        streams = dossier_streams(100, seed=21)
+        portal.fail_items(25)
+        portal.fail_requests(2)
+        portal.rate_limit(3, retry_after=1)
+        report = asyncio.run(push(api.url, KEY, streams, senders=4, batch=5, seed=21))
+        assert not report.errors, report
+        wait_until(lambda: complete(portal, streams), 180)
+        assert portal.violations() == []
+        got = portal.received()
+        for stream in streams:
+            sequences = [s for s in got[stream[0]["MaHoSo"]]["sequences"] if s is not None]
+            assert list(dict.fromkeys(sequences)) == [e["SoThuTuThayDoi"] for e in stream]
+        assert portal.stats()["throttled"] == 3
+    finally:
+        for p in (api, *workers):
+            p.stop()
+        delete_queues(amqp_url, unique)
