@@ -32,18 +32,16 @@ import asyncio
 import binascii
 import contextlib
 import hashlib
-import socket
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
-import uvicorn
 import zeep
 from lxml import etree  # type: ignore[import-untyped]
 from starlette.applications import Starlette
@@ -52,7 +50,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.sink import JSONResponse
+from adapters.serving import JSONResponse, SimulatorServer, wait_for_interrupt
 from hub.connectors.edxml import (
     BlobWriter,
     DocumentPackage,
@@ -222,19 +220,7 @@ class _SoapRequest:
             raise SoapFault("Client", f"{self.operation or 'request'} lacks {sorted(missing)}")
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that tells the starting thread when it is accepting."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
-class EofficeSimulator:
+class EofficeSimulator(SimulatorServer):
     """One department's e-office on a real socket, serving the WSDL's SOAP service.
 
     Args:
@@ -245,6 +231,10 @@ class EofficeSimulator:
         auto_status: a StatusCode ("01") sent for each new document.
         max_bytes: largest edXML package taken.
     """
+
+    label = "eoffice"
+    title = "e-office"
+    backlog = 512
 
     def __init__(
         self,
@@ -260,7 +250,6 @@ class EofficeSimulator:
         max_bytes: int = 1 << 30,
     ) -> None:
         self.organ = Organization(organ, organ_name=name)
-        self.host, self.port = host, port
         self.blobs = FileBlobStore(directory or tempfile.mkdtemp(prefix="eoffice-"))
         self.hub, self.key, self.auto_status = hub, key, auto_status
         self.max_bytes = max_bytes
@@ -276,9 +265,7 @@ class EofficeSimulator:
         )
         self._fail_next = 0
         self._fault: FaultKind | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/soap", self._wsdl_endpoint, methods=["GET"]),
                 Route("/soap", self._soap_endpoint, methods=["POST"]),
@@ -289,51 +276,9 @@ class EofficeSimulator:
                 Route("/_eoffice/respond", self._respond_endpoint, methods=["POST"]),
             ]
         )
+        super().__init__(app, host=host, port=port)
 
-    # Running ----------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:40123`; the service is at `{url}/soap`."""
-        if not self.port:
-            raise RuntimeError("EofficeSimulator has no port yet; call start() first")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self, timeout: float = 5.0) -> Self:
-        """Bind the port and serve in a background thread."""
-        if self._server is not None:
-            return self
-        sock = socket.create_server((self.host, self.port), backlog=512)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app, ws="none", lifespan="off", access_log=False, log_level="warning"
-        )
-        server = _Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"eoffice:{self.port}", daemon=True
-        )
-        thread.start()
-        if not server.ready.wait(timeout):
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError(f"e-office on port {self.port} did not start in {timeout} s")
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving; what was received is kept."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
+    # Misbehaving ------------------------------------------------------------
     def respond(self, *, fail_next: int = 0, fault: FaultKind | None = None) -> None:
         """Answer the next `fail_next` calls HTTP 503, then every call a `fault` (None: normal)."""
         with self._lock:
@@ -652,10 +597,7 @@ def main(argv: list[str] | None = None) -> None:
     with eoffice:
         print(f"e-office {args.organ} on {eoffice.url}/soap (WSDL: {eoffice.url}/soap?wsdl)")
         print(f"blobs in {eoffice.blobs.directory}; Ctrl-C stops")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
         print(f"stopped: {eoffice.stats()}")
 
 

@@ -1,7 +1,7 @@
 """Reference national document axis: the Government Office's exchange, simulated.
 
 Speaks the operations of contracts/national-axis.openapi.yaml on a real
-socket (uvicorn in a background thread, like adapters/sink.py): `sendEdoc`,
+socket (uvicorn in a background thread, adapters/serving.py): `sendEdoc`,
 `getReceivedEdocList`, `getEdoc`, `updateStatus`, `getSentEdocList`,
 `getAgenciesList`. Every call must be signed as hub/connectors/xroad.py says
 (401 and a FAIL answer otherwise). A sent package must match its `hash-file`
@@ -40,7 +40,6 @@ import asyncio
 import base64
 import hashlib
 import shutil
-import socket
 import tempfile
 import threading
 import uuid
@@ -48,15 +47,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from adapters.sink import JSONResponse, _Server
+from adapters.serving import JSONResponse, SimulatorServer, wait_for_interrupt
 from hub.connectors.edxml import (
     DocumentPackage,
     EdDate,
@@ -158,7 +156,7 @@ def fail(status: int, desc: str, headers: Mapping[str, str] | None = None) -> Re
     return JSONResponse(body, status, dict(headers or {}))
 
 
-class NationalAxis:
+class NationalAxis(SimulatorServer):
     """The axis on a real socket.
 
     Args:
@@ -167,6 +165,9 @@ class NationalAxis:
         directory: where packages and blobs are kept (default: a temp directory).
         port: 0 picks a free port at the first start; later starts reuse it.
     """
+
+    label = "axis"
+    title = "axis"
 
     def __init__(
         self,
@@ -179,7 +180,6 @@ class NationalAxis:
     ) -> None:
         self.systems = dict(systems)
         self.auto_status = tuple(auto_status)
-        self.host, self.port = host, port
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="axis-"))
         (self.directory / "docs").mkdir(parents=True, exist_ok=True)
@@ -190,10 +190,8 @@ class NationalAxis:
         self._counts = {"injected": 0, "auto_status": 0, "auth_refused": 0, "invalid": 0}
         self._fail_next: list[int] = []  # Retry-After seconds (or -1) of each coming 503
         self._refuse_next: list[str] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         post = ["POST"]
-        self._app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/sendEdoc", self._send, methods=post),
                 Route("/getReceivedEdocList", self._received_list, methods=post),
@@ -206,52 +204,15 @@ class NationalAxis:
                 Route("/_axis/stats", self._stats_endpoint, methods=["GET"]),
             ]
         )
+        super().__init__(app, host=host, port=port)
 
     # Running -----------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:40123`; known once started."""
-        if not self.port:
-            raise RuntimeError("NationalAxis has no port yet; call start() first")
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 5.0) -> Self:
-        """Bind the port and serve in a background thread."""
-        if self._server is not None:
-            return self
-        sock = socket.create_server((self.host, self.port), backlog=256)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app, lifespan="off", access_log=False, log_level="warning", ws="none"
-        )
-        server = _Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"axis:{self.port}", daemon=True
-        )
-        thread.start()
-        if not server.ready.wait(timeout):
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError(f"axis on port {self.port} did not start in {timeout} s")
-        self._server, self._thread = server, thread
-        return self
-
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving; what was filed is kept (a temp directory of its own is removed)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(timeout)
+        super().stop(timeout)
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # Control and inspection ------------------------------------------------------------
 
@@ -595,10 +556,7 @@ def main(argv: list[str] | None = None) -> None:
     with axis:
         axis.fail_next(args.fail_next)
         print(f"national axis on {axis.url} (stats: {axis.url}/_axis/stats); Ctrl-C stops")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
         print(f"stopped: {axis.stats()}")
 
 

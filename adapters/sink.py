@@ -22,29 +22,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-
-class JSONResponse(Response):
-    """A JSON answer rendered with orjson."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+from adapters.serving import JSONResponse, SimulatorServer, wait_for_interrupt
 
 
 @dataclass(frozen=True)
@@ -94,19 +85,7 @@ def event_id(headers: dict[str, str], body: bytes) -> str | None:
     return None if ident is None else str(ident)
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that tells the starting thread when it is accepting."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
-class RecordingSink:
+class RecordingSink(SimulatorServer):
     """An HTTP destination that records every POST and answers as told.
 
     Args:
@@ -114,9 +93,11 @@ class RecordingSink:
         port: 0 picks a free port at the first start; later starts reuse it.
     """
 
+    label = "sink"
+    title = "sink"
+    backlog = 2048
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._received: list[Received] = []
@@ -125,9 +106,7 @@ class RecordingSink:
         self._duplicates = 0
         self._default = Reply()
         self._queue: deque[Reply] = deque()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/_sink/stats", self._stats_endpoint, methods=["GET"]),
                 Route("/_sink/respond", self._respond_endpoint, methods=["POST"]),
@@ -135,52 +114,7 @@ class RecordingSink:
                 Route("/{path:path}", self._receive, methods=["POST"]),
             ]
         )
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:40123`; known once started."""
-        if not self.port:
-            raise RuntimeError("RecordingSink has no port yet; call start() first")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self, timeout: float = 5.0) -> Self:
-        """Bind the port (SO_REUSEADDR) and serve in a background thread."""
-        if self._server is not None:
-            return self
-        sock = socket.create_server((self.host, self.port), backlog=2048)
-        self.port = sock.getsockname()[1]
-        # "auto" is uvicorn's own choice: httptools and uvloop when importable,
-        # else h11 and asyncio.
-        config = uvicorn.Config(
-            self._app,
-            http="auto",
-            loop="auto",
-            ws="none",
-            lifespan="off",
-            access_log=False,
-            log_level="warning",
-        )
-        server = _Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"sink:{self.port}", daemon=True
-        )
-        thread.start()
-        if not server.ready.wait(timeout):
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError(f"sink on port {self.port} did not start in {timeout} s")
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving and close the socket; what was recorded is kept."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout)
+        super().__init__(app, host=host, port=port)
 
     def down(self) -> None:
         """Stop listening, so connections are refused; records are kept."""
@@ -189,12 +123,6 @@ class RecordingSink:
     def up(self) -> None:
         """Listen again on the same port."""
         self.start()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def respond(
         self,
@@ -343,10 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with RecordingSink(args.host, args.port) as sink:
         print(f"recording sink on {sink.url} (stats: {sink.url}/_sink/stats); Ctrl-C stops")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
         print(f"stopped: {sink.stats()}")
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import threading
 
 from adapters.government_office.server import GovernmentOffice
+from adapters.serving import wait_for_interrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,10 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.directives):
             office.create()
         print(f"government office on {office.url} (stats: {office.url}/_gov/stats); Ctrl-C stops")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
         print(f"stopped: {office.stats()}")
 
 

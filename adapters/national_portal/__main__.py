@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import threading
 
 from adapters.national_portal.server import ACCOUNTS, NationalPortal
+from adapters.serving import wait_for_interrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,10 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.per_second:
             portal.rate_limit(per_second=args.per_second)
         print(f"national portal on {portal.url} (received: {portal.url}/_portal/received)")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
         print(f"stopped: {portal.stats()}")
 
 

@@ -1,28 +1,26 @@
 """The simulated National Public Service Portal on a real socket.
 
 `NationalPortal` serves adapters/national_portal/records.py over HTTP with
-uvicorn in a background thread, as adapters/sink.py does. The contract is
+uvicorn in a background thread (adapters/serving.py). The contract is
 contracts/national-portal.openapi.yaml.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Self
+from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.national_portal.records import CATALOGUE, INVALID, OK, PortalError, Records
-from adapters.sink import JSONResponse, _Server
+from adapters.serving import JSONResponse, SimulatorServer
 
 MAX_BODY = 4 << 20
 MAX_ITEMS = 500
@@ -30,7 +28,7 @@ ACCOUNTS = {"lgsp-hcm": "matkhau-dvcqg"}
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class NationalPortal:
+class NationalPortal(SimulatorServer):
     """The portal: a login, DongBoHoSoMC, CapNhatTienDoHoSoMC, TraCuuHoSo, and controls.
 
     Args:
@@ -38,6 +36,9 @@ class NationalPortal:
         session_ttl: seconds a session lives (announced as `expires_in`).
         port: 0 picks a free port at the first start; later starts reuse it.
     """
+
+    label = "dvcqg"
+    title = "national portal"
 
     def __init__(
         self,
@@ -47,7 +48,6 @@ class NationalPortal:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.host, self.port = host, port
         self.records = Records(accounts, session_ttl)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -57,9 +57,7 @@ class NationalPortal:
         self._window: deque[float] = deque()  # times of the requests of the last second
         self._fail_requests = 0  # the next N requests answer 503
         self._fail_retry: int | None = None  # their Retry-After
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/api/auth/login", self._api(self._login), methods=["POST"]),
                 Route("/api/dongbohoso", self._api(self._sync), methods=["POST"]),
@@ -74,51 +72,7 @@ class NationalPortal:
                 Route("/_portal/stats", self._stats_endpoint, methods=["GET"]),
             ]
         )
-
-    # Life cycle ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:40123`; known once started."""
-        if not self.port:
-            raise RuntimeError("NationalPortal has no port yet; call start() first")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self, timeout: float = 5.0) -> Self:
-        """Bind the port and serve in a background thread."""
-        if self._server is not None:
-            return self
-        sock = socket.create_server((self.host, self.port), backlog=256)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app, ws="none", lifespan="off", access_log=False, log_level="warning"
-        )
-        server = _Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"dvcqg:{self.port}", daemon=True
-        )
-        thread.start()
-        if not server.ready.wait(timeout):
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError(f"national portal on port {self.port} did not start")
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving; the records are kept."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(app, host=host, port=port)
 
     # Python API for tests and the demo ----------------------------------------------------
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import threading
 
 from adapters.reporting_system.server import ReportingSystem
+from adapters.serving import wait_for_interrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,10 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with ReportingSystem(args.key, host=args.host, port=args.port) as system:
         print(f"reporting system on {system.url} (reports: {system.url}/_reports/received)")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
         print(f"stopped: {system.stats()}")
 
 

@@ -1,31 +1,29 @@
 """The simulated government reporting system on a real socket.
 
 `ReportingSystem` serves adapters/reporting_system/records.py over HTTP with
-uvicorn in a background thread, as adapters/government_office/server.py does.
+uvicorn in a background thread (adapters/serving.py).
 The contract is contracts/reporting-system.openapi.yaml.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Collection
-from typing import Any, Self
+from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.reporting_system.records import Records, ReportError
-from adapters.sink import JSONResponse, _Server
+from adapters.serving import JSONResponse, SimulatorServer
 
 MAX_BODY = 1 << 20
 
 
-class ReportingSystem:
+class ReportingSystem(SimulatorServer):
     """The reporting system: indicator reports in, each version stored once.
 
     Args:
@@ -33,18 +31,18 @@ class ReportingSystem:
         port: 0 picks a free port at the first start; later starts reuse it.
     """
 
+    label = "reports"
+    title = "reporting system"
+
     def __init__(
         self, keys: Collection[str] | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         self.keys = None if keys is None else set(keys)
-        self.host, self.port = host, port
         self.records = Records()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._failures: list[tuple[int, int | None]] = []  # (status, retry_after), next first
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._app = Starlette(
+        app = Starlette(
             routes=[
                 Route("/api/reports", self._receive, methods=["POST"]),
                 Route("/_reports/received", self._received_endpoint, methods=["GET"]),
@@ -52,51 +50,7 @@ class ReportingSystem:
                 Route("/_reports/stats", self._stats_endpoint, methods=["GET"]),
             ]
         )
-
-    # Life cycle ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:40123`; known once started."""
-        if not self.port:
-            raise RuntimeError("ReportingSystem has no port yet; call start() first")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self, timeout: float = 5.0) -> Self:
-        """Bind the port and serve in a background thread."""
-        if self._server is not None:
-            return self
-        sock = socket.create_server((self.host, self.port), backlog=256)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app, ws="none", lifespan="off", access_log=False, log_level="warning"
-        )
-        server = _Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name=f"reports:{self.port}", daemon=True
-        )
-        thread.start()
-        if not server.ready.wait(timeout):
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError(f"reporting system on port {self.port} did not start")
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving; the records are kept."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(app, host=host, port=port)
 
     # Python API for tests and the demo ----------------------------------------------------
 

@@ -25,8 +25,9 @@ repeat 200 with its first receipt (`MaTiepNhan`). Event ids of directive
 changes are `event_id_for(directive_id, version)`, the same on every pull or
 push, so the hub stores each version once.
 
-Error mapping, as in hub/connectors/http.py: timeouts, connection errors, 408,
-425, 429 and 5xx are `Transient` (honouring Retry-After); any other non-2xx is
+Error mapping, shared with the other httpx connectors (hub/connectors/httpmap.py):
+timeouts, connection errors, 408, 425, 429 and 5xx are `Transient` (honouring
+Retry-After; a 429 slows the whole destination); any other non-2xx is
 `Rejected` with the office's `MaLoi: MoTaLoi`. The client is httpx: directives
 are tens a day, so the per-request cost aiohttp saves does not matter here.
 
@@ -50,10 +51,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -61,6 +60,7 @@ import httpx
 import orjson
 
 from hub.config import System
+from hub.connectors import httpmap
 from hub.connectors.base import OutboundRequest, Receipt
 from hub.connectors.government_office_codec import (
     COMPLETED,
@@ -71,7 +71,6 @@ from hub.connectors.government_office_codec import (
     progress_native,
     to_event_data,
 )
-from hub.connectors.http import RETRYABLE, retry_after
 from hub.errors import Forbidden, Rejected, Transient, Unauthorized
 from hub.store import cursors
 from hub.store.db import Database
@@ -103,15 +102,10 @@ def outbound_key(system: System) -> str:
     Raises:
         Rejected: the option is missing, or names an unset environment variable.
     """
-    value = system.options.get("outbound_key")
-    if not isinstance(value, str) or not value:
+    key = httpmap.option_secret(system, "outbound_key")
+    if key is None:
         raise Rejected(f"{system.id}: no outbound_key option (the city's key on the office)")
-    if value.startswith("env:"):
-        resolved = os.environ.get(value[4:], "")
-        if not resolved:
-            raise Rejected(f"{system.id}: outbound_key: environment variable {value[4:]} is unset")
-        return resolved
-    return value
+    return key
 
 
 def decode_push(body: bytes, *, sender: System) -> dict[str, Any]:
@@ -127,19 +121,13 @@ def decode_push(body: bytes, *, sender: System) -> dict[str, Any]:
     return event_for(item, sender)
 
 
-class GovernmentOfficeConnector:
+class GovernmentOfficeConnector(httpmap.HttpxClient):
     """Sends the city's progress reports and completions to the Government Office."""
 
     kind: ClassVar[str] = "government_office"
 
     def __init__(self, blobs: Any = None, *, client: httpx.AsyncClient | None = None) -> None:
-        self._client = client
-        self._own_client = client is None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
+        super().__init__(client)
 
     def decode(self, native: bytes, *, sender: System) -> list[dict[str, Any]]:
         """A pushed change item -> its event. Raises Rejected."""
@@ -159,63 +147,27 @@ class GovernmentOfficeConnector:
             "x-api-key": outbound_key(target),
             "idempotency-key": str(event["id"]),
         }
-        return OutboundRequest("POST", _url(target, OPERATIONS[kind]), headers, orjson.dumps(body))
+        return OutboundRequest(
+            "POST", httpmap.url_for(target, OPERATIONS[kind]), headers, orjson.dumps(body)
+        )
 
     async def deliver(self, envelope: bytes, event: Mapping[str, Any], target: System) -> Receipt:
         """POST the report; raises Transient or Rejected as the module says."""
         request = self.encode(envelope, event, target)
         started = time.perf_counter()
-        with _mapped(target):
-            response = await self._http().post(
-                request.url,
-                headers=dict(request.headers),
-                content=request.body,
-                timeout=target.timeout,
-            )
+        response = await self._send(request, target)
         answer = _answer(target, request.url, response)
         elapsed = (time.perf_counter() - started) * 1000
         receipt_id = str(answer.get("MaTiepNhan", ""))
         extra = {"receipt_id": receipt_id, "times_received": answer.get("LanNhan", 1)}
         return Receipt(response.status_code, f"MaTiepNhan {receipt_id}", elapsed, extra)
 
-    async def close(self) -> None:
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-
-
-def _url(target: System, operation: str) -> str:
-    if not target.endpoint:
-        raise Rejected(f"{target.id} has no endpoint")
-    return f"{target.endpoint.rstrip('/')}/{operation}"
-
-
-@contextmanager
-def _mapped(target: System) -> Iterator[None]:
-    """httpx failures -> Transient, keeping the cause."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise Transient(f"{target.id}: timed out after {target.timeout:g} s") from exc
-    except httpx.TransportError as exc:
-        raise Transient(f"{target.id}: {type(exc).__name__}: {exc}") from exc
-
 
 def _answer(target: System, url: str, response: httpx.Response) -> dict[str, Any]:
     """The JSON object of a 2xx answer. Raises Transient or Rejected as the module says."""
     code = response.status_code
-    try:
-        answer = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        answer = None
-    if isinstance(answer, dict) and "MaLoi" in answer:
-        reason = f"{answer.get('MaLoi')}: {answer.get('MoTaLoi')}"
-    else:
-        reason = response.content[:MAX_RECORDED_BODY].decode("utf-8", "replace")
-    problem = f"{target.id}: {url}: HTTP {code} {reason}".strip()
-    if code in RETRYABLE or code >= 500:
-        raise Transient(problem, retry_after=retry_after(response.headers.get("retry-after")))
-    if not 200 <= code < 300:
-        raise Rejected(problem)
+    answer, reason = httpmap.read_answer(response, "MaLoi", "MoTaLoi")
+    httpmap.raise_for_status(response, f"{target.id}: {url}: HTTP {code} {reason}".strip())
     if not isinstance(answer, dict):
         raise Rejected(f"{target.id}: {url}: HTTP {code}, the answer is not a JSON object")
     return answer
@@ -315,8 +267,8 @@ class GovernmentOfficePoller:
         return 1
 
     async def _page(self, after: int) -> dict[str, Any]:
-        url = _url(self.system, "api/directives/changes")
-        with _mapped(self.system):
+        url = httpmap.url_for(self.system, "api/directives/changes")
+        with httpmap.map_failures(self.system):
             response = await self._client.get(
                 url,
                 params={"after": str(after), "limit": str(PAGE)},

@@ -25,8 +25,9 @@ an `options["secret"]` would sit in the file in clear; it is not read.
 Idempotency: `XroadVnpt-messageid` carries the hub message id; the axis keeps
 the DocId of the first send and answers it again for a repeat.
 
-Error mapping, as in hub/connectors/http.py: timeouts, connection errors, 408,
-425, 429 and 5xx are `Transient` (honouring Retry-After); any other status, an
+Error mapping, shared with the other httpx connectors (hub/connectors/httpmap.py):
+timeouts, connection errors, 408, 425, 429 and 5xx are `Transient` (honouring
+Retry-After; a 429 slows the whole destination); any other status, an
 answer that is not JSON, or `"status": "FAIL"` is `Rejected` with ErrorCode
 and ErrorDesc.
 
@@ -64,16 +65,15 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-import orjson
 
 from hub.config import System
+from hub.connectors import httpmap
 from hub.connectors.base import OutboundRequest, Receipt
 from hub.connectors.edxml import (
     SENT,
@@ -86,7 +86,6 @@ from hub.connectors.edxml import (
     package_from_event,
     parse,
 )
-from hub.connectors.http import RETRYABLE, retry_after
 from hub.connectors.xroad import Base64Field, sign_headers
 from hub.errors import Rejected, Transient
 from hub.store import cursors
@@ -96,7 +95,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "eDoc"
 MAX_PACKAGE = 1 << 30
-MAX_RECORDED_BODY = 500
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 
 Accept = Callable[[Path, str, str], Awaitable[None]]
@@ -123,20 +121,14 @@ def axis_credentials(system: System) -> tuple[str, str]:
     return system_id, system.api_key
 
 
-class NationalAxisConnector:
+class NationalAxisConnector(httpmap.HttpxClient):
     """Sends edXML packages to the national document axis (`sendEdoc`)."""
 
     kind: ClassVar[str] = "national_axis"
 
     def __init__(self, blobs: BlobStore, *, client: httpx.AsyncClient | None = None) -> None:
         self._blobs = blobs
-        self._client = client
-        self._own_client = client is None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
+        super().__init__(client)
 
     def decode(self, native: bytes, *, sender: System) -> list[dict[str, Any]]:
         """An edXML package -> its event, id from the SHA-256 of the bytes. Raises Rejected."""
@@ -155,7 +147,7 @@ class NationalAxisConnector:
         package = _package(event)
         body = b"".join(build(package, self._blobs))
         headers = self._headers(event, package, target, hashlib.sha256(body).hexdigest())
-        return OutboundRequest("POST", _url(target, "sendEdoc"), headers, body)
+        return OutboundRequest("POST", httpmap.url_for(target, "sendEdoc"), headers, body)
 
     def _headers(
         self, event: Mapping[str, Any], package: Package, target: System, digest: str
@@ -185,9 +177,9 @@ class NationalAxisConnector:
             raise Rejected(f"{target.id}: cannot build the package: {exc}") from exc
         headers = self._headers(event, package, target, digest)
         started = time.perf_counter()
-        with _mapped(target):
+        with httpmap.map_failures(target):
             response = await self._http().post(
-                _url(target, "sendEdoc"),
+                httpmap.url_for(target, "sendEdoc"),
                 headers=headers,
                 content=_stream(package, self._blobs),
                 timeout=target.timeout,
@@ -196,10 +188,6 @@ class NationalAxisConnector:
         elapsed = (time.perf_counter() - started) * 1000
         doc_id = str(answer.get("DocId", ""))
         return Receipt(response.status_code, f"DocId {doc_id}", elapsed, {"doc_id": doc_id})
-
-    async def close(self) -> None:
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
 
 
 def event_for(package: Package, message_id: str, sender: System) -> dict[str, Any]:
@@ -222,12 +210,6 @@ def _package(event: Mapping[str, Any]) -> Package:
     return package_from_event(dict(event["data"]))
 
 
-def _url(target: System, operation: str) -> str:
-    if not target.endpoint:
-        raise Rejected(f"{target.id} has no endpoint")
-    return f"{target.endpoint.rstrip('/')}/{operation}"
-
-
 def _digest(package: Package, blobs: BlobStore) -> str:
     sha = hashlib.sha256()
     for chunk in build(package, blobs):
@@ -242,30 +224,12 @@ async def _stream(package: Package, blobs: BlobStore) -> AsyncIterator[bytes]:
         yield chunk
 
 
-@contextmanager
-def _mapped(target: System) -> Iterator[None]:
-    """httpx failures -> Transient, keeping the cause."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise Transient(f"{target.id}: timed out after {target.timeout:g} s") from exc
-    except httpx.TransportError as exc:
-        raise Transient(f"{target.id}: {type(exc).__name__}: {exc}") from exc
-
-
 def _answer(target: System, operation: str, response: httpx.Response, body: bytes) -> Any:
     """The JSON answer of an OK call. Raises Transient or Rejected as the module says."""
     code = response.status_code
-    try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        answer = None
-    text = body[:MAX_RECORDED_BODY].decode("utf-8", "replace")
-    if code in RETRYABLE or code >= 500:
-        raise Transient(
-            f"{target.id}: {operation}: HTTP {code} {text}".strip(),
-            retry_after=retry_after(response.headers.get("retry-after")),
-        )
+    answer = httpmap.load_json(body)
+    text = httpmap.excerpt(body)
+    httpmap.raise_if_retryable(response, f"{target.id}: {operation}: HTTP {code} {text}".strip())
     if isinstance(answer, dict) and 200 <= code < 300 and answer.get("status") == "OK":
         return answer
     if isinstance(answer, dict):
@@ -393,9 +357,9 @@ class NationalAxisPoller:
         return sign_headers(system_id, secret, logical)
 
     async def _call(self, operation: str, logical: Mapping[str, str]) -> Any:
-        with _mapped(self.system):
+        with httpmap.map_failures(self.system):
             response = await self._client.post(
-                _url(self.system, operation),
+                httpmap.url_for(self.system, operation),
                 headers=self._signed(logical),
                 timeout=self.system.timeout,
             )
@@ -406,11 +370,11 @@ class NationalAxisPoller:
         fd, name = tempfile.mkstemp(dir=self._spool, prefix="axis-", suffix=".edxml")
         path = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out, _mapped(self.system):
+            with os.fdopen(fd, "wb") as out, httpmap.map_failures(self.system):
                 field = Base64Field(out)
                 async with self._client.stream(
                     "POST",
-                    _url(self.system, "getEdoc"),
+                    httpmap.url_for(self.system, "getEdoc"),
                     headers=self._signed({"docid": doc_id}),
                     timeout=self.system.timeout,
                 ) as response:

@@ -44,18 +44,16 @@ item's `Rejected` and is not sent.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
 import orjson
 
 from hub.config import System
+from hub.connectors import httpmap
 from hub.connectors.base import OutboundRequest, Outcomes, Receipt
-from hub.connectors.http import RETRYABLE, retry_after
 from hub.connectors.national_portal_codec import (
     PORTAL_STATUS,
     is_updating,
@@ -79,21 +77,15 @@ OK = {"00", "0"}
 EXPIRED = {"-1"}  # error_code of a session the portal no longer knows
 ITEM_TRANSIENT = {"99"}  # error_code of an item the portal could not take this time
 SESSION_MARGIN = 30.0  # seconds before the announced expiry a token is renewed
-MAX_RECORDED_BODY = 500
 SYNC = "api/dongbohoso"
 LOGIN = "api/auth/login"
 
 
 def option(system: System, name: str) -> str:
     """A string option of `system`, `env:NAME` resolved. Raises Rejected when missing or unset."""
-    value = system.options.get(name)
-    if not isinstance(value, str) or not value:
+    value = httpmap.option_secret(system, name)
+    if value is None:
         raise Rejected(f"{system.id}: no {name} option (the city's account on the portal)")
-    if value.startswith("env:"):
-        resolved = os.environ.get(value[4:], "")
-        if not resolved:
-            raise Rejected(f"{system.id}: {name}: environment variable {value[4:]} is unset")
-        return resolved
     return value
 
 
@@ -101,22 +93,16 @@ class _Expired(Exception):
     """The portal no longer knows the session the call carried."""
 
 
-class NationalPortalConnector:
+class NationalPortalConnector(httpmap.HttpxClient):
     """Synchronises dossiers to the National Public Service Portal with DongBoHoSoMC."""
 
     kind: ClassVar[str] = "national_portal"
 
     def __init__(self, blobs: Any = None, *, client: httpx.AsyncClient | None = None) -> None:
-        self._client = client
-        self._own_client = client is None
+        super().__init__(client)
         self._sessions: dict[str, tuple[str, float]] = {}  # system id -> (token, renew at)
         self._locks: dict[str, asyncio.Lock] = {}
         self.logins = 0  # login calls made, for tests and metrics
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
 
     def decode(self, native: bytes, *, sender: System) -> list[dict[str, Any]]:
         """The portal pushes nothing to the hub. Raises Rejected."""
@@ -128,7 +114,7 @@ class NationalPortalConnector:
         token = self._sessions.get(target.id, ("", 0.0))[0]
         body = _sync_body(target, [item]) | {"session": token}
         headers = {"content-type": "application/json; charset=utf-8"}
-        return OutboundRequest("POST", _url(target, SYNC), headers, orjson.dumps(body))
+        return OutboundRequest("POST", httpmap.url_for(target, SYNC), headers, orjson.dumps(body))
 
     async def deliver(self, envelope: bytes, event: Mapping[str, Any], target: System) -> Receipt:
         """Synchronise one dossier event; raises Transient or Rejected as the module says."""
@@ -157,12 +143,6 @@ class NationalPortalConnector:
             for position, outcome in zip(positions, outcomes, strict=True):
                 results[position] = outcome
         return [r for r in results if r is not None]
-
-    async def close(self) -> None:
-        """Close the connector's own client (a later call opens a new one)."""
-        if self._own_client and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
 
     # The portal's API ------------------------------------------------------------------------
 
@@ -193,8 +173,8 @@ class NationalPortalConnector:
             raise Transient(f"{target.id}: the portal refused a fresh session") from exc
 
     async def _post(self, target: System, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = _url(target, operation)
-        with _mapped(target):
+        url = httpmap.url_for(target, operation)
+        with httpmap.map_failures(target):
             response = await self._http().post(
                 url,
                 content=orjson.dumps(body),
@@ -219,14 +199,14 @@ class NationalPortalConnector:
             return await self._login(target)
 
     async def _login(self, target: System) -> str:
-        url = _url(target, LOGIN)
+        url = httpmap.url_for(target, LOGIN)
         body = {
             "username": option(target, "username"),
             "password": option(target, "password"),
             "madonvi": option(target, "madonvi"),
         }
         self.logins += 1
-        with _mapped(target):
+        with httpmap.map_failures(target):
             response = await self._http().post(url, json=body, timeout=target.timeout)
         answer = _answer(target, url, response)
         token = answer.get("session")
@@ -271,42 +251,16 @@ def _outcome(
     return Rejected(problem)
 
 
-def _url(target: System, operation: str) -> str:
-    if not target.endpoint:
-        raise Rejected(f"{target.id} has no endpoint")
-    return f"{target.endpoint.rstrip('/')}/{operation}"
-
-
-@contextmanager
-def _mapped(target: System) -> Iterator[None]:
-    """httpx failures -> Transient, keeping the cause."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise Transient(f"{target.id}: timed out after {target.timeout:g} s") from exc
-    except httpx.TransportError as exc:
-        raise Transient(f"{target.id}: {type(exc).__name__}: {exc}") from exc
-
-
 def _answer(target: System, url: str, response: httpx.Response) -> dict[str, Any]:
     """The JSON object of an answer. Raises Transient or Rejected as the module says."""
     code = response.status_code
-    try:
-        answer = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        answer = None
-    if isinstance(answer, dict) and "error_code" in answer:
-        reason = f"error_code {answer.get('error_code')}: {answer.get('message')}"
-    else:
-        reason = response.content[:MAX_RECORDED_BODY].decode("utf-8", "replace")
-    problem = f"{target.id}: {url}: HTTP {code} {reason}".strip()
-    if code in RETRYABLE or code >= 500:
-        wait = retry_after(response.headers.get("retry-after"))
-        raise Transient(problem, retry_after=wait, throttle=code == 429)
-    if code == 401:  # the caller tells an expired session from a refused login
+    answer, reason = httpmap.read_answer(response, "error_code", "message", prefix="error_code ")
+    # 401 passes: the caller tells an expired session from a refused login
+    httpmap.raise_for_status(
+        response, f"{target.id}: {url}: HTTP {code} {reason}".strip(), accept={401}
+    )
+    if code == 401:
         return answer if isinstance(answer, dict) else {"error_code": "401", "message": reason}
-    if not 200 <= code < 300:
-        raise Rejected(problem)
     if not isinstance(answer, dict):
         raise Rejected(f"{target.id}: {url}: HTTP {code}, the answer is not a JSON object")
     return answer

@@ -21,15 +21,15 @@ again is answered 200 "already received" (a receipt, `repeat: true`), so the
 hub's at-least-once delivery stores each version once. `Idempotency-Key` carries
 `<report_id>#<version>` and `X-Message-Id` the hub message id, for the record.
 
-Error mapping, as in hub/connectors/http.py: timeouts, connection errors, 408,
-425, 429 and 5xx are `Transient` (honouring Retry-After); 409 (a version lower
+Error mapping, shared with the other httpx connectors (hub/connectors/httpmap.py):
+timeouts, connection errors, 408, 425, 429 and 5xx are `Transient` (honouring
+Retry-After; a 429 slows the whole destination); 409 (a version lower
 than the one the system holds: superseded) and any other non-2xx are `Rejected`
 with the system's `code: message`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -38,27 +38,20 @@ import httpx
 import orjson
 
 from hub.config import System
+from hub.connectors import httpmap
 from hub.connectors.base import OutboundRequest, Receipt
-from hub.connectors.http import RETRYABLE, retry_after
-from hub.errors import Rejected, Transient
+from hub.errors import Rejected
 
 SUBMITTED = "vn.lgsp.report.submitted.v1"
-MAX_RECORDED_BODY = 500
 
 
-class ReportingSystemConnector:
+class ReportingSystemConnector(httpmap.HttpxClient):
     """POSTs each report version to the government reporting system."""
 
     kind: ClassVar[str] = "reporting_system"
 
     def __init__(self, blobs: Any = None, *, client: httpx.AsyncClient | None = None) -> None:
-        self._client = client
-        self._own_client = client is None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
+        super().__init__(client)
 
     def decode(self, native: bytes, *, sender: System) -> list[dict[str, Any]]:
         raise Rejected("the reporting system only receives; reports come from the hub")
@@ -70,34 +63,22 @@ class ReportingSystemConnector:
         data = event.get("data")
         if not isinstance(data, Mapping) or "report_id" not in data or "version" not in data:
             raise Rejected(f"{event.get('id')}: a report without report_id and version")
-        if not target.endpoint:
-            raise Rejected(f"{target.id} has no endpoint")
+        url = httpmap.url_for(target, "api/reports")
         headers = {
             "content-type": "application/json; charset=utf-8",
             "idempotency-key": f"{data['report_id']}#{data['version']}",
             "x-message-id": str(event.get("id", "")),
         }
-        key = _outbound_key(target)
+        key = httpmap.option_secret(target, "outbound_key")
         if key:
             headers["x-api-key"] = key
-        url = f"{target.endpoint.rstrip('/')}/api/reports"
         return OutboundRequest("POST", url, headers, orjson.dumps(dict(data)))
 
     async def deliver(self, envelope: bytes, event: Mapping[str, Any], target: System) -> Receipt:
         """POST the report; raises Transient or Rejected as the module says."""
         request = self.encode(envelope, event, target)
         started = time.perf_counter()
-        try:
-            response = await self._http().post(
-                request.url,
-                headers=dict(request.headers),
-                content=request.body,
-                timeout=target.timeout,
-            )
-        except httpx.TimeoutException as exc:
-            raise Transient(f"{target.id}: timed out after {target.timeout:g} s") from exc
-        except httpx.TransportError as exc:
-            raise Transient(f"{target.id}: {type(exc).__name__}: {exc}") from exc
+        response = await self._send(request, target)
         answer = _answer(target, response)
         elapsed = (time.perf_counter() - started) * 1000
         repeat = response.status_code == 200
@@ -107,43 +88,10 @@ class ReportingSystemConnector:
             response.status_code, detail, elapsed, {"receipt_id": receipt_id, "repeat": repeat}
         )
 
-    async def close(self) -> None:
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-
-
-def _outbound_key(system: System) -> str | None:
-    """`options["outbound_key"]` with `env:NAME` resolved; None when not set.
-
-    Raises:
-        Rejected: it names an unset environment variable.
-    """
-    value = system.options.get("outbound_key")
-    if not isinstance(value, str) or not value:
-        return None
-    if value.startswith("env:"):
-        resolved = os.environ.get(value[4:], "")
-        if not resolved:
-            raise Rejected(f"{system.id}: outbound_key: environment variable {value[4:]} is unset")
-        return resolved
-    return value
-
 
 def _answer(target: System, response: httpx.Response) -> dict[str, Any]:
     """The JSON object of a 2xx answer. Raises Transient or Rejected as the module says."""
     code = response.status_code
-    try:
-        answer = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        answer = None
-    if isinstance(answer, dict) and "code" in answer:
-        reason = f"{answer.get('code')}: {answer.get('message')}"
-    else:
-        reason = response.content[:MAX_RECORDED_BODY].decode("utf-8", "replace")
-    problem = f"{target.id}: HTTP {code} {reason}".strip()
-    if code in RETRYABLE or code >= 500:
-        wait = retry_after(response.headers.get("retry-after"))
-        raise Transient(problem, retry_after=wait, throttle=code == 429)
-    if not 200 <= code < 300:
-        raise Rejected(problem)
+    answer, reason = httpmap.read_answer(response, "code", "message")
+    httpmap.raise_for_status(response, f"{target.id}: HTTP {code} {reason}".strip())
     return answer if isinstance(answer, dict) else {}

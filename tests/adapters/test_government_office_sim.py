@@ -220,7 +220,8 @@ def test_runs_from_the_command_line() -> None:
             except httpx.TransportError:
                 return None
 
-        assert wait_until(stats, timeout=20)["directives"] == 2
+        # Serving starts before the two directives are filed: wait for both.
+        assert wait_until(lambda: (got := stats()) and got["directives"] == 2, timeout=20)
     finally:
         proc.terminate()
         proc.wait(10)
