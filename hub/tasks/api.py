@@ -41,6 +41,22 @@ Auth = Annotated[Caller, Depends(authenticate)]
 Official = Annotated[str | None, Header(alias="X-Official", max_length=200)]
 UnitHeader = Annotated[str | None, Header(alias="X-Unit", max_length=100)]
 OfficialName = Annotated[str | None, Header(alias="X-Official-Name", max_length=1500)]
+
+
+async def acting(
+    caller: Auth,
+    official: Official = None,
+    unit: UnitHeader = None,
+    name: OfficialName = None,
+) -> Actor:
+    """The official acting (X-Official, X-Unit), checked against the caller's key."""
+    if not official or not unit:
+        raise Invalid("send X-Official (person id) and X-Unit (unit code) to act")
+    speak_for(caller, unit, write=True)
+    return Actor(official, unit, nfc(unquote(name)) if name else None, caller.operator is not None)
+
+
+Acting = Annotated[Actor, Depends(acting)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -124,14 +140,6 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     p = platform
     router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
-    def actor(caller: Caller, official: str | None, unit: str | None, name: str | None) -> Actor:
-        if not official or not unit:
-            raise Invalid("send X-Official (person id) and X-Unit (unit code) to act")
-        speak_for(caller, unit, write=True)
-        return Actor(
-            official, unit, nfc(unquote(name)) if name else None, caller.operator is not None
-        )
-
     @router.get("/mine")
     async def mine(
         caller: Auth,
@@ -211,13 +219,9 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     @router.post("/instant", status_code=201)
     async def instant(
         body: InstantIn,
-        caller: Auth,
-        official: Official = None,
-        unit: UnitHeader = None,
-        name: OfficialName = None,
+        who: Acting,
     ) -> dict[str, Any]:
         """Assign a task without a directive, to the unit, a sub-unit or a person."""
-        who = actor(caller, official, unit, name)
         task = await hub.db.run(
             onward.instant,
             p,
@@ -243,13 +247,9 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     async def progress(
         task_id: int,
         body: ProgressIn,
-        caller: Auth,
-        official: Official = None,
-        unit: UnitHeader = None,
-        name: OfficialName = None,
+        who: Acting,
     ) -> dict[str, Any]:
         """Report progress; on a directive's lead task it is sent to whoever assigned it."""
-        who = actor(caller, official, unit, name)
         files = [a.model_dump(exclude_none=True) for a in body.attachments]
         return await hub.db.run(
             work.report_progress, p, who, task_id, body.percent, nfc(body.text), nfc(files)
@@ -259,13 +259,9 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     async def complete(
         task_id: int,
         body: CompleteIn,
-        caller: Auth,
-        official: Official = None,
-        unit: UnitHeader = None,
-        name: OfficialName = None,
+        who: Acting,
     ) -> dict[str, Any]:
         """Complete a task; the lead task completes its directive and reports it back."""
-        who = actor(caller, official, unit, name)
         files = [a.model_dump(exclude_none=True) for a in body.attachments]
         return await hub.db.run(work.complete, p, who, task_id, nfc(body.summary), nfc(files))
 
@@ -273,13 +269,9 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     async def assign(
         task_id: int,
         body: AssignIn,
-        caller: Auth,
-        official: Official = None,
-        unit: UnitHeader = None,
-        name: OfficialName = None,
+        who: Acting,
     ) -> dict[str, Any]:
         """Assign part of a task onward: to a sub-unit, a person, a work group."""
-        who = actor(caller, official, unit, name)
         task = await hub.db.run(
             onward.assign,
             p,
@@ -296,13 +288,9 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     async def reassign(
         task_id: int,
         body: AssigneeIn,
-        caller: Auth,
-        official: Official = None,
-        unit: UnitHeader = None,
-        name: OfficialName = None,
+        who: Acting,
     ) -> dict[str, Any]:
         """Give an onward or instant task to another unit or person (whoever assigned it)."""
-        who = actor(caller, official, unit, name)
         await hub.db.run(onward.reassign, p, who, task_id, body.assignee(), nfc(body.note))
         return {"id": task_id}
 
@@ -310,13 +298,9 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     async def remind_me(
         task_id: int,
         body: ReminderIn,
-        caller: Auth,
-        official: Official = None,
-        unit: UnitHeader = None,
-        name: OfficialName = None,
+        who: Acting,
     ) -> dict[str, Any]:
         """A reminder the official sets for themself on a task, for a day."""
-        who = actor(caller, official, unit, name)
         rid = await hub.db.run(
             onward.add_personal_reminder, p, who, task_id, body.remind_on, nfc(body.note)
         )
