@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -43,6 +44,41 @@ def _config(settings: Settings) -> Any:
         return load_config(settings.config)
     except ConfigError as exc:
         _fail(f"config error: {exc}" + "".join(f"\n  - {p}" for p in exc.problems[1:]))
+
+
+@app.command("pause")
+def pause_cmd(
+    system: Annotated[str, typer.Argument(help="the system id, e.g. 000.00.12.H29:qlvb")],
+    reason: Annotated[str | None, typer.Option(help="why (shown to operators)")] = None,
+) -> None:
+    """Stop delivering to a system under maintenance; its messages wait in the hub."""
+    from hub.store.pauses import pause
+
+    db = _receiving_store(system)
+    by = f"cli:{os.environ.get('USER', 'unknown')}"
+    done = pause(db.engine, system, by, reason)
+    db.close()
+    typer.echo(f"{system} paused" if done else f"{system} was paused already")
+
+
+@app.command("resume")
+def resume_cmd(system: Annotated[str, typer.Argument(help="the system id")]) -> None:
+    """Deliver to a paused system again; what waited goes first."""
+    from hub.store.pauses import resume
+
+    db = _receiving_store(system)
+    done = resume(db.engine, system)
+    db.close()
+    typer.echo(f"{system} resumed" if done else f"{system} was not paused")
+
+
+def _receiving_store(system: str) -> Any:
+    """The store, once `system` is known to be a configured system that receives."""
+    settings = _settings()
+    found = _config(settings).systems.get(system)
+    if found is None or not found.may_receive:
+        _fail(f"no system {system!r} that receives messages in {settings.config}")
+    return _database(settings)
 
 
 reports = typer.Typer(help="Indicator reports to the government reporting system.")

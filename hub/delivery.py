@@ -23,7 +23,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ from hub.store.models import utcnow
 log = logging.getLogger(__name__)
 MAX_RETRY_AFTER = 86_400.0
 TURN_WAIT = 1.0  # seconds an ordered job waits before looking again for its turn
+PAUSE_POLL = 0.5  # seconds between looks at whether a paused destination was resumed
 THROTTLE_WAIT = 1.0  # seconds a rate-limited destination rests when it names no Retry-After
 
 
@@ -103,8 +104,10 @@ class DeliveryWorker:
         transport: Transport,
         queue: str,
         writer: OutcomeWriter,
+        paused: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self.system = system
+        self._paused = paused  # whether an operator paused a destination (hub/store/pauses.py)
         self._connector = connector
         self._db = db
         self._transport = transport
@@ -249,9 +252,14 @@ class DeliveryWorker:
         self._ack_soon(consumer, job)
 
     async def _rest(self, stop: asyncio.Event) -> None:
-        """While the destination is rate-limiting, wait (or until the hub stops)."""
-        pause = self._resume_at - time.monotonic()
-        if pause > 0:
+        """While the destination is paused by an operator or rate-limiting, wait (or until
+        the hub stops); jobs already taken are held, unacked, and sent on resuming."""
+        while not stop.is_set():
+            pause = self._resume_at - time.monotonic()
+            if self._paused(self.system.id):
+                pause = max(pause, PAUSE_POLL)
+            if pause <= 0:
+                return
             try:
                 await asyncio.wait_for(stop.wait(), pause)
             except TimeoutError:

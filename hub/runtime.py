@@ -39,6 +39,7 @@ from hub.store.db import Database, upgrade
 from hub.store.messages import accepted_since, pending_since, record_routes, touch
 from hub.store.models import utcnow
 from hub.store.outbox import OutboxRelay
+from hub.store.pauses import paused as paused_destinations
 from hub.tasks.connector import TaskPlatformConnector, platform_for, units_of
 from hub.tasks.feed import IngestFeed
 from hub.tasks.reminders import remind
@@ -67,6 +68,7 @@ class Hub:
         self.writer = OutcomeWriter(self.db)
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
+        self.paused: set[str] = set()  # destinations an operator paused, read every second
         self.platform = self._platform_settings()
         self.reporting = self._reporting_settings()
         self._stop = asyncio.Event()
@@ -97,6 +99,8 @@ class Hub:
             await self.transport.declare(self.queues.name(system_id))
         await self.reload_directory()
         self._tasks.append(asyncio.create_task(self._supervise(self._refresh_directory)))
+        await self.reload_pauses()
+        self._tasks.append(asyncio.create_task(self._supervise(self._refresh_pauses)))
         if self.platform is not None:
             await self._start_platform(self.platform)
         if self.reporting is not None:
@@ -126,6 +130,7 @@ class Hub:
                 self.transport,
                 self.queues.name(system_id),
                 self.writer,
+                paused=lambda destination: destination in self.paused,
             )
             runners.append(worker.run)
         for system in self.config.systems.values():
@@ -242,6 +247,16 @@ class Hub:
         """Read the API's directory entries again (another process may have changed them)."""
         entries = await self.db.read(load_entries)
         self.ingest.directory = self.ingest.directory.with_entries(entries)
+
+    async def reload_pauses(self) -> None:
+        self.paused = set(await self.db.read(paused_destinations))
+
+    async def _refresh_pauses(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except TimeoutError:
+                await self.reload_pauses()
 
     async def _refresh_directory(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

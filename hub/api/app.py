@@ -19,6 +19,7 @@ from hub.api.auth import Caller, authenticate
 from hub.api.documents import documents_router
 from hub.api.edoc import document_router
 from hub.api.native import native_router
+from hub.api.systems import systems_router
 from hub.errors import NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
@@ -112,6 +113,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     app.include_router(document_router(hub))
     app.include_router(documents_router(hub))
     app.include_router(native_router(hub, read_body))
+    app.include_router(systems_router(hub))
     if hub.platform is not None:
         app.include_router(tasks_router(hub, hub.platform))
 

@@ -150,3 +150,14 @@ directory = sa.Table(
     sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(200), nullable=False),
 )
+
+# Destinations an operator paused (a system under maintenance): their workers
+# take no new job until resumed; the jobs wait in the queue and the store.
+pauses = sa.Table(
+    "pauses",
+    metadata,
+    sa.Column("destination", sa.String(128), primary_key=True),
+    sa.Column("paused_at", UTCDateTime(timezone=True), nullable=False),
+    sa.Column("paused_by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+)
