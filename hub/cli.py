@@ -113,9 +113,9 @@ def serve(
     if role not in ("all", "api", "worker"):
         _fail(f"--role must be all, api or worker, not {role!r}")
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from hub import logs
+
+    logs.configure(settings.log_level, settings.log_format)
     for noisy in ("alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = _config(settings)
@@ -213,6 +213,7 @@ def _demo_portal(config: Any) -> list[Any]:
 
 def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from hub.api.app import create_app
 
@@ -221,6 +222,8 @@ def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
         host=host,
         port=port,
         log_level=log_level,
+        # JSON logs: uvicorn's loggers go to the root handler set by hub.logs.configure.
+        log_config=None if hub.settings.log_format == "json" else LOGGING_CONFIG,
         access_log=False,
         timeout_graceful_shutdown=15,
     )
@@ -232,6 +235,10 @@ async def _run_worker(hub: Any) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await hub.start("worker")
+    if hub.settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(hub.settings.metrics_port, hub.settings.host, hub.metrics.registry)
     try:
         await stop.wait()
     finally:

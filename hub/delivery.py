@@ -29,11 +29,13 @@ from typing import Any
 
 import orjson
 
+from hub import logs
 from hub.batching import Batcher
 from hub.broker import Consumer, Incoming, Transport
 from hub.config import System
 from hub.connectors.base import BatchConnector, Connector, Receipt
 from hub.errors import Rejected, Transient
+from hub.metrics import Metrics
 from hub.router import DeliveryQueues
 from hub.store.db import Database
 from hub.store.messages import (
@@ -105,8 +107,10 @@ class DeliveryWorker:
         queue: str,
         writer: OutcomeWriter,
         paused: Callable[[str], bool] = lambda _: False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.system = system
+        self._metrics = metrics or Metrics()
         self._paused = paused  # whether an operator paused a destination (hub/store/pauses.py)
         self._connector = connector
         self._db = db
@@ -194,6 +198,7 @@ class DeliveryWorker:
 
     async def _deliver(self, consumer: Consumer, job: Incoming, attempts: int) -> None:
         event = orjson.loads(job.body)
+        attempt = self._metrics.attempt(self.system.id, [job], [event])
         try:
             result: Receipt | Transient | Rejected = await self._connector.deliver(
                 job.body, event, self.system
@@ -203,6 +208,7 @@ class DeliveryWorker:
         except Exception as exc:  # a connector bug must not lose the job: retry it
             log.exception("connector %s failed on %s", self.system.kind, job.headers)
             result = Transient(f"internal error: {exc!r}")
+        attempt.called(result)
         await self._record(consumer, job, attempts, result)
 
     async def _deliver_batch(self, consumer: Consumer, group: list[tuple[Incoming, int]]) -> None:
@@ -210,6 +216,9 @@ class DeliveryWorker:
         only the items that failed)."""
         assert isinstance(self._connector, BatchConnector)
         items = [(job.body, orjson.loads(job.body)) for job, _ in group]
+        attempt = self._metrics.attempt(
+            self.system.id, [job for job, _ in group], [event for _, event in items]
+        )
         results: Sequence[Receipt | Transient | Rejected]
         try:
             results = await self._connector.deliver_batch(items, self.system)
@@ -220,6 +229,7 @@ class DeliveryWorker:
         except Exception as exc:  # a connector bug must not lose the jobs: retry them
             log.exception("connector %s failed on a batch", self.system.kind)
             results = [Transient(f"internal error: {exc!r}")] * len(group)
+        attempt.called(*results)
         await asyncio.gather(
             *(self._record(consumer, job, n, r) for (job, n), r in zip(group, results, strict=True))
         )
@@ -249,6 +259,7 @@ class DeliveryWorker:
             log.exception("could not record outcome; job returned to the queue")
             await consumer.nack([job], requeue=True)
             return
+        self._metrics.outcome(outcome, job.headers)
         self._ack_soon(consumer, job)
 
     async def _rest(self, stop: asyncio.Event) -> None:
@@ -278,6 +289,7 @@ class DeliveryWorker:
             self._acking = asyncio.create_task(self._ack_gathered(consumer))
 
     async def _ack_gathered(self, consumer: Consumer) -> None:
+        logs.clear()  # started from one attempt's task, it acks the jobs of many
         await asyncio.sleep(0)  # the other outcomes of the batch resolve in this loop turn
         while self._acks:
             jobs, self._acks = self._acks, []

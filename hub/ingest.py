@@ -20,12 +20,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from hub import documents, envelope
+from hub import documents, envelope, tracing
 from hub.batching import Batcher
 from hub.config import HubConfig, System
 from hub.connectors.edxml import SENT, STATUS
 from hub.directory import Directory
 from hub.errors import Conflict, FieldError, Forbidden, Invalid
+from hub.metrics import Metrics
 from hub.router import DeliveryQueues, plan
 from hub.store.db import Database
 from hub.store.messages import Job, NewMessage, accept
@@ -40,7 +41,7 @@ def track_documents(conn: sa.Connection, stored: Sequence[NewMessage]) -> None:
     found = [(m.id, orjson.loads(m.envelope)) for m in stored if m.type in DOCUMENT_TYPES]
     if found:
         for flag in documents.apply(conn, found):
-            log.warning("document event flagged: %s", flag)
+            log.warning("document event flagged: %s", flag, extra={"message_id": flag.message_id})
 
 
 class Ingest:
@@ -51,27 +52,37 @@ class Ingest:
         config: HubConfig,
         db: Database,
         queues: DeliveryQueues,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.directory = Directory(config)  # replaced by the hub as the API edits it
         self.validators = Validators(config.types)
         self._db = db
         self._queues = queues
+        self._metrics = metrics or Metrics()
         self._batcher: Batcher[NewMessage, str] = Batcher(self._store, max_batch=500)
         self._publishing: set[asyncio.Task[None]] = set()
 
-    def parse(self, caller: System, raw: bytes) -> NewMessage:
-        """Check a body sent by `caller`. Raises Invalid (422) or Forbidden (403)."""
+    def parse(self, caller: System, raw: bytes, traceparent: str | None = None) -> NewMessage:
+        """Check a body sent by `caller`. Raises Invalid (422) or Forbidden (403).
+
+        Args:
+            traceparent: the request's W3C `traceparent` header (see `parse_event`).
+        """
         try:
             event = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise Invalid(
                 f"the body is not valid JSON: {exc}", errors=[FieldError("", "not valid JSON")]
             ) from exc
-        return self.parse_event(caller, event)
+        return self.parse_event(caller, event, traceparent)
 
-    def parse_event(self, caller: System, event: Any) -> NewMessage:
-        """Check an event made by `caller` (or by a connector for it); as `parse`."""
+    def parse_event(self, caller: System, event: Any, traceparent: str | None = None) -> NewMessage:
+        """Check an event made by `caller` (or by a connector for it); as `parse`.
+
+        The stored event has a valid `traceparent`: its own, else `traceparent`
+        (the request's header), else a new trace's (hub/tracing.py).
+        """
         self.validators.check_envelope(event)
         if event["source"] != caller.id:
             raise Forbidden(
@@ -84,7 +95,7 @@ class Ingest:
                 errors=[FieldError("/type", "not granted to the calling system")],
             )
         self.validators.check_data(event)
-        event = envelope.nfc(event)
+        event = tracing.stamp(envelope.nfc(event), traceparent)
         return NewMessage(
             id=event["id"],
             type=event["type"],
@@ -97,7 +108,9 @@ class Ingest:
     async def accept(self, message: NewMessage) -> str:
         """Store a parsed message; returns "new" or "duplicate". Raises Conflict."""
         outcome = await self._batcher.submit(message)
-        if outcome == "conflict":
+        if outcome == "new":
+            self._metrics.accepted(message)
+        elif outcome == "conflict":
             raise Conflict(
                 f"id {message.id!r} is already used by another source",
                 errors=[FieldError("/id", "taken by another source")],
@@ -116,7 +129,12 @@ class Ingest:
         try:
             await self._queues.publish(jobs)
         except Exception as exc:  # noqa: BLE001 - the store keeps them; the sweep re-enqueues
-            log.warning("publish failed, %d delivery jobs left to recovery: %s", len(jobs), exc)
+            log.warning(
+                "publish failed, %d delivery jobs left to recovery: %s",
+                len(jobs),
+                exc,
+                extra={"message_ids": sorted({j.message_id for j in jobs})},
+            )
 
     async def drain(self) -> None:
         """Wait for stores and publishes under way (graceful shutdown)."""

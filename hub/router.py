@@ -18,8 +18,10 @@ from hub.directory import Directory
 from hub.marks import EnqueueMarks
 from hub.routing.rules import resolve, route
 from hub.store.messages import Hop, Job, RoutePlan
+from hub.tracing import of_envelope
 
 log = logging.getLogger(__name__)
+ACCEPTED_AT = "accepted-at"  # job header: when its message was accepted (epoch seconds)
 
 
 def plan(
@@ -52,7 +54,23 @@ def plan(
             found = resolve(event.get("data"), pointer)
             if found and found[0] is not None:
                 keys[destination] = str(found[0])[:300]
-    return RoutePlan(message_id, list(decision.destinations), hops, keys)
+    routes = {d: tuple(rules) for d, rules in decision.destinations.items()}
+    return RoutePlan(message_id, list(decision.destinations), hops, keys, routes)
+
+
+def job_headers(job: Job) -> dict[str, str]:
+    """A delivery job's broker headers: its ids, when its message was accepted (epoch
+    seconds, for the latency metric) and its trace (hub/tracing.py)."""
+    headers = {
+        "delivery-id": str(job.delivery_id),
+        "message-id": job.message_id,
+        "destination": job.destination,
+    }
+    if job.accepted_at is not None:
+        headers[ACCEPTED_AT] = f"{job.accepted_at.timestamp():.6f}"
+    if traceparent := of_envelope(job.envelope):
+        headers["traceparent"] = traceparent
+    return headers
 
 
 class DeliveryQueues:
@@ -73,14 +91,7 @@ class DeliveryQueues:
         by_queue: dict[str, list[Outgoing]] = defaultdict(list)
         for job in jobs:
             by_queue[self.name(job.destination)].append(
-                Outgoing(
-                    job.envelope.encode("utf-8"),
-                    {
-                        "delivery-id": str(job.delivery_id),
-                        "message-id": job.message_id,
-                        "destination": job.destination,
-                    },
-                )
+                Outgoing(job.envelope.encode("utf-8"), job_headers(job))
             )
         await asyncio.gather(*(self._transport.publish(q, out) for q, out in by_queue.items()))
         self._marks.deliveries(j.delivery_id for j in jobs)

@@ -31,6 +31,7 @@ from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.directory import Directory, load_entries
 from hub.ingest import Ingest
 from hub.marks import EnqueueMarks
+from hub.metrics import Metrics
 from hub.reports import Reporting, submit_due
 from hub.reports.connector import ReportingConnector, reporting_for
 from hub.router import DeliveryQueues, plan
@@ -64,7 +65,8 @@ class Hub:
         prefix = settings.queue_prefix
         self.marks = EnqueueMarks(self.db)
         self.queues = DeliveryQueues(self.transport, self.marks, prefix)
-        self.ingest = Ingest(self.config, self.db, self.queues)
+        self.metrics = Metrics(self.db, self.receivers())
+        self.ingest = Ingest(self.config, self.db, self.queues, self.metrics)
         self.writer = OutcomeWriter(self.db)
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
@@ -131,6 +133,7 @@ class Hub:
                 self.queues.name(system_id),
                 self.writer,
                 paused=lambda destination: destination in self.paused,
+                metrics=self.metrics,
             )
             runners.append(worker.run)
         for system in self.config.systems.values():

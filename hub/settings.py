@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     queue_prefix: str = "hub"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # `json`: one JSON object per line, with the message's ids (hub/logs.py).
+    log_format: Literal["text", "json"] = "text"
+    # A worker-role process (no API) serves /metrics on this port when set.
+    metrics_port: int | None = None
     # Delivery tuning: how many messages one destination's worker holds at once,
     # and how long a destination may take to answer.
     delivery_prefetch: int = 64

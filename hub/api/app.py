@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from hub import __version__
@@ -128,7 +129,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         """Accept a CloudEvent from a registered system; 202 once it is stored."""
         system = caller.require_system()
         raw = await read_body(request, hub.settings.max_body_bytes)
-        message = hub.ingest.parse(system, raw)
+        message = hub.ingest.parse(system, raw, request.headers.get("traceparent"))
         await hub.ingest.accept(message)
         return Response(
             orjson.dumps({"id": message.id, "status": "accepted"}),
@@ -208,6 +209,21 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics() -> Response:
+        """The hub's metrics in Prometheus text format (docs/OPERATIONS.md).
+
+        No key needed, like /healthz: Prometheus scrapes it, and it shows counts by
+        system, type and route, never a message's content. Keep it off public networks.
+        """
+        body = await asyncio.to_thread(hub.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> dict[str, str]:

@@ -243,7 +243,7 @@ def document_router(hub: Hub) -> APIRouter:
                 "datacontenttype": "application/json",
                 "data": data,
             }
-            message = hub.ingest.parse_event(system, event)
+            message = hub.ingest.parse_event(system, event, request.headers.get("traceparent"))
             assert message.plan is not None
             refused = [
                 {"organ_id": h.destination, "reason": h.detail}

@@ -28,7 +28,8 @@ def native_router(hub: Hub, read_body: Any) -> APIRouter:
         system = caller.require_system()
         raw = await read_body(request, hub.settings.max_body_bytes)
         events = hub.connector(system).decode(raw, sender=system)
-        messages = [hub.ingest.parse_event(system, event) for event in events]
+        trace = request.headers.get("traceparent")
+        messages = [hub.ingest.parse_event(system, event, trace) for event in events]
         outcomes = [await hub.ingest.accept(m) for m in messages]
         return {
             "items": [

@@ -2,7 +2,8 @@
 
 System: any system that takes CloudEvents over HTTP. Protocol: HTTP POST of the
 structured CloudEvent (`application/cloudevents+json`, CloudEvents HTTP binding)
-with `Idempotency-Key: <event id>` so the receiver can drop repeats.
+with `Idempotency-Key: <event id>` so the receiver can drop repeats, and
+`traceparent`: the delivery attempt's span of the message's trace (hub/tracing.py).
 Supported: delivery only; systems send to the hub through the ingest API.
 
 Error mapping: 2xx delivered; 408, 425, 429 and 5xx, timeouts and connection
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
+from hub import tracing
 from hub.config import System
 from hub.connectors.base import OutboundRequest, Receipt
 from hub.errors import Rejected, Transient
@@ -68,8 +70,8 @@ class HttpConnector:
             "content-type": "application/cloudevents+json; charset=utf-8",
             "idempotency-key": str(event["id"]),
         }
-        if "traceparent" in event:
-            headers["traceparent"] = str(event["traceparent"])
+        if traceparent := tracing.outgoing(event):  # the attempt's span of the message's trace
+            headers["traceparent"] = traceparent
         return OutboundRequest("POST", target.endpoint, headers, envelope)
 
     async def deliver(self, envelope: bytes, event: Mapping[str, Any], target: System) -> Receipt:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
+from hub import tracing
 from hub.config import System
 from hub.connectors.base import OutboundRequest
 from hub.connectors.http import MAX_RECORDED_BODY, RETRYABLE, retry_after
@@ -48,11 +49,13 @@ class HttpxClient:
 
     async def _send(self, request: OutboundRequest, target: System) -> httpx.Response:
         """Send an encoded request to `target`, its httpx failures mapped as `map_failures`."""
+        headers = dict(request.headers)
+        tracing.inject(headers)  # the delivery attempt's span, when there is one
         with map_failures(target):
             return await self._http().request(
                 request.method,
                 request.url,
-                headers=dict(request.headers),
+                headers=headers,
                 content=request.body,
                 timeout=target.timeout,
             )

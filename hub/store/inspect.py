@@ -213,3 +213,17 @@ def _act(
         )
         refresh_status(conn, [row.message_id], now)
     return True
+
+
+OPEN_STATUSES = ("pending", "retrying", "waiting", "dead")
+
+
+def open_deliveries(engine: sa.Engine) -> dict[tuple[str, str], int]:
+    """Deliveries not yet final (and dead letters), counted by (destination, status)."""
+    q = (
+        sa.select(deliveries.c.destination, deliveries.c.status, sa.func.count())
+        .where(deliveries.c.status.in_(OPEN_STATUSES))
+        .group_by(deliveries.c.destination, deliveries.c.status)
+    )
+    with engine.connect() as conn:
+        return {(d, s): n for d, s, n in conn.execute(q)}

@@ -38,6 +38,7 @@ class RoutePlan:
     destinations: Sequence[str]
     hops: Sequence[Hop]
     order_keys: Mapping[str, str] = field(default_factory=dict)  # destination -> key
+    routes: Mapping[str, Sequence[str]] = field(default_factory=dict)  # destination -> rules
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Job:
     message_id: str
     destination: str
     envelope: str
+    accepted_at: datetime | None = None  # when the message was stored
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def _create_deliveries(
     returned = conn.execute(
         stmt.returning(deliveries.c.id, deliveries.c.message_id, deliveries.c.destination), rows
     )
-    return [Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in returned]
+    return [Job(r.id, r.message_id, r.destination, envelopes[r.message_id], now) for r in returned]
 
 
 def record_routes(engine: sa.Engine, plans: Sequence[RoutePlan]) -> list[Job]:
@@ -335,9 +337,11 @@ def _jobs(conn: sa.Connection, rows: Sequence[Any]) -> list[Job]:
     if not rows:
         return []
     ids = list({r.message_id for r in rows})
-    q = sa.select(messages.c.id, messages.c.envelope).where(messages.c.id.in_(ids))
-    envelopes = {r.id: r.envelope for r in conn.execute(q)}
-    return [Job(r.id, r.message_id, r.destination, envelopes[r.message_id]) for r in rows]
+    q = sa.select(messages.c.id, messages.c.envelope, messages.c.received_at).where(
+        messages.c.id.in_(ids)
+    )
+    found = {r.id: (r.envelope, r.received_at) for r in conn.execute(q)}
+    return [Job(r.id, r.message_id, r.destination, *found[r.message_id]) for r in rows]
 
 
 def accepted_since(
