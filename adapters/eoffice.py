@@ -64,6 +64,7 @@ from hub.connectors.edxml import (
 )
 from hub.connectors.edxml.events import STATUS_MEANINGS
 from hub.connectors.edxml.model import ResponseFor
+from hub.connectors.edxml.parse import hardened_parser
 from hub.connectors.eoffice import PORT, SERVICE, WSDL
 from hub.errors import Rejected
 
@@ -382,16 +383,7 @@ class EofficeSimulator(SimulatorServer):
     async def _read(self, request: Request, raw: BlobWriter) -> _SoapRequest:
         """Stream the request through a hardened lxml parser, edXML decoded into `raw`."""
         call = _SoapRequest(raw)
-        parser = etree.XMLParser(
-            target=call,
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            # A target gets text in pieces, so a huge edXML text node needs no huge_tree.
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
+        parser = hardened_parser(call)
         size = 0
         try:
             async for chunk in request.stream():
