@@ -67,7 +67,7 @@ def resume_cmd(system: Annotated[str, typer.Argument(help="the system id")]) -> 
     from hub.store.pauses import resume
 
     db = _receiving_store(system)
-    done = resume(db.engine, system)
+    done = resume(db.engine, system, f"cli:{os.environ.get('USER', 'unknown')}")
     db.close()
     typer.echo(f"{system} resumed" if done else f"{system} was not paused")
 

@@ -30,6 +30,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 from hub.envelope import nfc
 from hub.errors import ConfigError
+from hub.passwords import well_formed
 from hub.routing.rules import RoutingRule
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -113,8 +114,10 @@ class Operator:
     """A person or tool using the console and the operations API."""
 
     name: str
-    api_key: str = field(repr=False)
+    api_key: str | None = field(repr=False)
     role: str
+    # scrypt hash of the console password (hub/passwords.py); none: API key only.
+    password_hash: str | None = field(default=None, repr=False)
 
     def may(self, role: str) -> bool:
         """True when this operator's role is `role` or above (viewer < operator < admin)."""
@@ -139,7 +142,9 @@ class HubConfig:
         systems = tuple((_digest(s.api_key), s) for s in self.systems.values() if s.api_key)
         object.__setattr__(self, "_system_keys", systems)
         object.__setattr__(
-            self, "_operator_keys", tuple((_digest(o.api_key), o) for o in self.operators)
+            self,
+            "_operator_keys",
+            tuple((_digest(o.api_key), o) for o in self.operators if o.api_key),
         )
 
     def system_by_key(self, key: str) -> System | None:
@@ -149,6 +154,10 @@ class HubConfig:
     def operator_by_key(self, key: str) -> Operator | None:
         """The operator whose api key is `key`; the time taken does not tell which keys exist."""
         return _by_key(self._operator_keys, key)
+
+    def operator(self, name: str) -> Operator | None:
+        """The operator called `name` (console sign-in)."""
+        return next((o for o in self.operators if o.name == name), None)
 
 
 def _digest(key: str) -> bytes:
@@ -436,11 +445,21 @@ class _Checker:
         operators: dict[str, Operator] = {}
         for i, raw in enumerate(items):
             at, name = ("operators", i), raw["name"]
-            key = self._secret(raw["api_key"], at, f"operator {name}")
+            key = self._secret(raw.get("api_key"), at, f"operator {name}")
+            password = raw.get("password_hash")
+            if password is not None and not well_formed(password):
+                self.doc.add(
+                    at + ("password_hash",),
+                    f"password_hash of operator {name} is not one `hub operators hash-password`"
+                    " prints",
+                )
             if name in operators:
                 self.doc.add(at + ("name",), f"duplicate operator name {name!r}")
-            elif key is not None:
-                operators[name] = Operator(name, key, raw["role"])
+            elif key is None and password is None:
+                if "api_key" not in raw:
+                    self.doc.add(at, f"operator {name} has neither api_key nor password_hash")
+            else:
+                operators[name] = Operator(name, key, raw["role"], password)
         return tuple(operators.values())
 
     def _secret(self, value: str | None, at: JsonPath, owner: str) -> str | None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub import audit
 from hub.config import HubConfig
 from hub.envelope import nfc
 from hub.store.models import directory, utcnow
@@ -104,9 +105,18 @@ def save_entry(engine: sa.Engine, agency: Agency, by: str) -> None:
         )
         if not updated.rowcount:
             conn.execute(directory.insert().values(**row))
+        audit.append(
+            conn,
+            by,
+            "directory.put",
+            agency.organ_id,
+            {"name": agency.name, "system_id": agency.system_id},
+        )
 
 
-def delete_entry(engine: sa.Engine, organ_id: str) -> bool:
+def delete_entry(engine: sa.Engine, organ_id: str, by: str) -> bool:
     with engine.begin() as conn:
         gone = conn.execute(directory.delete().where(directory.c.organ_id == organ_id))
+        if gone.rowcount:
+            audit.append(conn, by, "directory.delete", organ_id)
         return bool(gone.rowcount)

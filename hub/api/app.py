@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from hub import __version__
+from hub import __version__, console
 from hub.api import problems
 from hub.api.auth import Caller, authenticate
 from hub.api.documents import documents_router
@@ -117,6 +117,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     app.include_router(systems_router(hub))
     if hub.platform is not None:
         app.include_router(tasks_router(hub, hub.platform))
+    console.install(app, hub)
 
     @app.post(
         "/api/v1/messages",

@@ -84,8 +84,8 @@ def documents_router(hub: Hub) -> APIRouter:
     @router.delete("/directory/{organ_id}", tags=["directory"], status_code=204)
     async def delete(organ_id: str, caller: Auth) -> None:
         """Remove an entry made through the API (admin); the config's stay."""
-        caller.require_operator("admin")
-        if not await hub.db.run(delete_entry, organ_id):
+        operator = caller.require_operator("admin")
+        if not await hub.db.run(delete_entry, organ_id, f"operator:{operator.name}"):
             raise NotFound(f"no directory entry {organ_id!r} made through the API")
         await hub.reload_directory()
 

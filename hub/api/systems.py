@@ -68,9 +68,9 @@ def systems_router(hub: Hub) -> APIRouter:
     @router.post("/{system_id}/resume")
     async def resume_system(system_id: str, caller: Auth) -> dict[str, Any]:
         """Deliver to a paused system again, the waiting messages first."""
-        caller.require_operator("operator")
+        operator = caller.require_operator("operator")
         destination = receiving(system_id)
-        if not await hub.db.run(resume, destination):
+        if not await hub.db.run(resume, destination, f"operator:{operator.name}"):
             raise Conflict(f"{destination} is not paused")
         await hub.reload_pauses()
         return {"id": destination, "paused": False}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
+from hub import audit
 from hub.store.messages import refresh_status
 from hub.store.models import deliveries, hops, messages, utcnow
 
@@ -20,6 +22,9 @@ class MessageFilter:
     type: str | None = None
     source: str | None = None
     status: str | None = None
+    destination: str | None = None  # messages with a delivery to this system
+    since: datetime | None = None  # received at or after
+    until: datetime | None = None  # received before
 
 
 def _iso(value: Any) -> str | None:
@@ -92,6 +97,17 @@ def list_messages(
     ):
         if value is not None:
             q = q.where(column == value)
+    if f.destination is not None:
+        q = q.where(
+            sa.exists().where(
+                deliveries.c.message_id == messages.c.id,
+                deliveries.c.destination == f.destination,
+            )
+        )
+    if f.since is not None:
+        q = q.where(messages.c.received_at >= f.since)
+    if f.until is not None:
+        q = q.where(messages.c.received_at < f.until)
     if before is not None:
         q = q.where(messages.c.seq < before)
     q = q.order_by(messages.c.seq.desc()).limit(limit + 1)
@@ -113,7 +129,13 @@ def list_messages(
 
 
 def list_dead_letters(
-    engine: sa.Engine, *, destination: str | None, limit: int, before: int | None
+    engine: sa.Engine,
+    *,
+    destination: str | None,
+    limit: int,
+    before: int | None,
+    type: str | None = None,
+    source: str | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Dead deliveries, newest first, with the message they belong to."""
     q = (
@@ -123,6 +145,10 @@ def list_dead_letters(
     )
     if destination:
         q = q.where(deliveries.c.destination == destination)
+    if type:
+        q = q.where(messages.c.type == type)
+    if source:
+        q = q.where(messages.c.source == source)
     if before is not None:
         q = q.where(deliveries.c.id < before)
     q = q.order_by(deliveries.c.id.desc()).limit(limit + 1)
@@ -212,6 +238,14 @@ def _act(
             )
         )
         refresh_status(conn, [row.message_id], now)
+        action = {"replayed": "dead_letter.replay", "discarded": "dead_letter.discard"}[stage]
+        audit.append(
+            conn,
+            by,
+            action,
+            f"delivery:{delivery_id}",
+            {"message_id": row.message_id, "destination": row.destination},
+        )
     return True
 
 

@@ -175,6 +175,7 @@ def _create_deliveries(
             "created_at": now,
             "updated_at": now,
             "order_key": p.order_keys.get(d),
+            "route": ",".join(p.routes.get(d, ()))[:300] or None,
         }
         for p in plans
         for d in p.destinations

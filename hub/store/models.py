@@ -93,10 +93,14 @@ deliveries = sa.Table(
     # For a destination that takes one key's messages in order (`ordered_by`):
     # the key; a delivery waits while an earlier one of its key is not final.
     sa.Column("order_key", sa.String(300), nullable=True),
+    # The routing rules that chose this destination, comma-separated (the console's
+    # traffic per route).
+    sa.Column("route", sa.String(300), nullable=True),
     sa.UniqueConstraint("message_id", "destination"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "destination", "status"),
     sa.Index(None, "destination", "order_key", "id"),
+    sa.Index(None, "destination", "delivered_at"),
 )
 
 hops = sa.Table(
@@ -108,6 +112,16 @@ hops = sa.Table(
     sa.Column("stage", sa.String(32), nullable=False),
     sa.Column("destination", sa.String(128), nullable=True),
     sa.Column("detail", sa.Text, nullable=True),
+)
+FAILED_STAGES = ("attempt_failed", "dead_lettered")
+# Failures by destination and time (the console's error counts and last error),
+# partial so that the hops of messages that go well cost no index entry.
+sa.Index(
+    "ix_hops_failures",
+    hops.c.destination,
+    hops.c.at,
+    postgresql_where=hops.c.stage.in_(FAILED_STAGES),
+    sqlite_where=hops.c.stage.in_(FAILED_STAGES),
 )
 
 inbox = sa.Table(
@@ -160,4 +174,30 @@ pauses = sa.Table(
     sa.Column("paused_at", UTCDateTime(timezone=True), nullable=False),
     sa.Column("paused_by", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
+)
+
+# The audit trail: what operators (and, from issue 8, the hub itself) did, appended
+# only, each entry carrying the hash of the one before (hub/audit.py).
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime(timezone=True), nullable=False, index=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(300), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# Console sign-ins: the cookie carries a random token, the store its SHA-256 only.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("operator", sa.String(200), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False, index=True),
 )

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub import audit
 from hub.envelope import nfc
 from hub.store.models import pauses, utcnow
 
@@ -40,11 +41,14 @@ def pause(engine: sa.Engine, destination: str, by: str, reason: str | None) -> b
                 destination=destination, paused_at=utcnow(), paused_by=by, reason=nfc(reason)
             )
         )
+        audit.append(conn, by, "system.pause", destination, {"reason": reason})
         return True
 
 
-def resume(engine: sa.Engine, destination: str) -> bool:
+def resume(engine: sa.Engine, destination: str, by: str) -> bool:
     """Resume `destination`; False when it was not paused."""
     with engine.begin() as conn:
         gone = conn.execute(pauses.delete().where(pauses.c.destination == destination))
+        if gone.rowcount:
+            audit.append(conn, by, "system.resume", destination)
         return bool(gone.rowcount)

@@ -1,0 +1,153 @@
+"""The audit trail: who did what and when, appended only, each entry chained to the last.
+
+An entry is written in the same transaction as the action it records (a replay
+and its entry commit together or not at all). Each entry stores the SHA-256 of
+its own content and of the entry before it, so `verify` finds the first entry
+edited, removed or moved. Writers take a lock first (PostgreSQL: an advisory
+transaction lock; SQLite has one writer at a time), so the chain never forks.
+
+Actions recorded: console sign-in and sign-out, dead-letter replay and discard
+(one entry per delivery, plus one for a replay by filter), pause and resume,
+directory edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from hub.envelope import nfc
+from hub.store.models import audit, utcnow
+
+GENESIS = "0" * 64
+LOCK_KEY = 0x4C475350_41554454  # "LGSPAUDT": the advisory lock of the chain's writers
+
+
+def _digest(
+    seq: int, at: datetime, actor: str, action: str, target: str | None, detail: str, prev: str
+) -> str:
+    body = orjson.dumps([seq, at.isoformat(), actor, action, target, detail, prev])
+    return hashlib.sha256(body).hexdigest()
+
+
+def append(
+    conn: sa.Connection,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Add an entry inside the caller's transaction; returns its sequence number."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_KEY)))
+    last = conn.execute(
+        sa.select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    # Microseconds dropped: what the hash covers must read back the same from any store.
+    at = utcnow().replace(microsecond=0)
+    text = orjson.dumps(_nfc(dict(detail or {})), option=orjson.OPT_SORT_KEYS).decode()
+    actor, target = nfc(actor) or actor, nfc(target)
+    conn.execute(
+        audit.insert().values(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            target=target,
+            detail=text,
+            prev_hash=prev,
+            hash=_digest(seq, at, actor, action, target, text, prev),
+        )
+    )
+    return seq
+
+
+def record(
+    engine: sa.Engine,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """`append` in a transaction of its own, for actions that change nothing else."""
+    with engine.begin() as conn:
+        return append(conn, actor, action, target, detail)
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return nfc(value)
+    if isinstance(value, dict):
+        return {k: _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
+def entries(
+    engine: sa.Engine,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    before: int | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Newest first, `limit` at a time; the page and the cursor of the next one."""
+    q = sa.select(audit)
+    if actor:
+        q = q.where(audit.c.actor == actor)
+    if action:
+        q = q.where(audit.c.action == action)
+    if before is not None:
+        q = q.where(audit.c.seq < before)
+    with engine.connect() as conn:
+        rows = conn.execute(q.order_by(audit.c.seq.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    items = [
+        {
+            "seq": r.seq,
+            "at": r.at.isoformat(),
+            "actor": r.actor,
+            "action": r.action,
+            "target": r.target,
+            "detail": orjson.loads(r.detail),
+        }
+        for r in page
+    ]
+    return items, (page[-1].seq if len(rows) > limit else None)
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where the chain stops holding: the entry and what is wrong with it."""
+
+    seq: int
+    problem: str  # altered | missing | reordered
+
+
+def verify(engine: sa.Engine) -> tuple[int, Break | None]:
+    """Check the whole chain in order; returns how many entries hold, and the first break."""
+    prev, expected, count = GENESIS, 1, 0
+    with engine.connect() as conn:
+        rows = conn.execution_options(yield_per=1000).execute(
+            sa.select(audit).order_by(audit.c.seq)
+        )
+        for r in rows:
+            own = _digest(r.seq, r.at, r.actor, r.action, r.target, r.detail, r.prev_hash)
+            if own != r.hash:
+                return count, Break(r.seq, "altered")
+            if r.prev_hash != prev:
+                # The entry is intact but follows another: one before it went missing
+                # (its sequence number skipped) or entries were moved.
+                return count, Break(r.seq, "missing" if r.seq != expected else "reordered")
+            if r.seq != expected:
+                return count, Break(expected, "missing")
+            prev, expected, count = r.hash, r.seq + 1, count + 1
+    return count, None

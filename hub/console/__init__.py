@@ -1,0 +1,571 @@
+"""The operator console at /console: server-rendered pages, Vietnamese by default.
+
+Pages: overview (live), systems (pause/resume), messages (search, one message with
+its trace), dead letters (inspect, replay one, replay what a filter matches,
+discard), routes with their traffic, and the audit trail. Operators sign in with
+the name and password of the config's `operators:`; a session lives in the store
+(hub/console/sessions.py). Every form that changes something carries the
+session's CSRF token and passes through a confirmation page first; every change
+is written to the audit trail in the same transaction (hub/audit.py).
+
+Roles: a viewer sees everything but personal data (masked, hub/console/masking.py)
+and changes nothing; an operator also replays, discards, pauses and resumes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from hub import audit
+from hub.config import Operator
+from hub.console import queries, sessions
+from hub.console.i18n import LANGUAGES, translator
+from hub.console.masking import masked
+from hub.passwords import check_password
+from hub.runtime import Hub
+from hub.store import inspect
+from hub.store.inspect import MESSAGE_STATUSES, MessageFilter
+from hub.store.pauses import pause, paused, resume
+
+HERE = Path(__file__).parent
+COOKIE = "lgsp_console"
+LANG_COOKIE = "lgsp_lang"
+LOCAL = timezone(timedelta(hours=7), "UTC+7")  # Viet Nam: no daylight saving
+REPLAY_LIMIT = 10_000  # dead letters one "replay matching" may put back
+
+
+class SignIn(Exception):
+    """Raised by a page that needs a signed-in operator: answered by a redirect."""
+
+
+class Refused(Exception):
+    """An action the operator may not take, or a bad request: an error page."""
+
+    def __init__(self, status: int, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.status, self.key, self.values = status, key, values
+
+
+def _local(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return str(value.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
+
+
+def _parse_local(text: str | None) -> datetime | None:
+    """A `datetime-local` field (Viet Nam time) as UTC; empty -> None."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=LOCAL).astimezone(UTC)
+    except ValueError as exc:
+        raise Refused(400, "bad_time", value=text) from exc
+
+
+def install(app: FastAPI, hub: Hub) -> None:
+    """Mount the console on `app`."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    env = templates.env
+    env.filters["local"] = _local
+    env.filters["seconds"] = _seconds
+    env.filters["pretty"] = lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode()
+    env.filters["json"] = lambda v: orjson.dumps(v).decode()
+    router = APIRouter(prefix="/console", include_in_schema=False)
+
+    def lang_of(request: Request) -> str:
+        chosen = request.cookies.get(LANG_COOKIE, "vi")
+        return chosen if chosen in LANGUAGES else "vi"
+
+    async def signed_in(request: Request) -> tuple[Operator, sessions.Session]:
+        token = request.cookies.get(COOKIE)
+        session = await hub.db.read(sessions.find, token) if token else None
+        operator = hub.config.operator(session.operator) if session else None
+        if session is None or operator is None:
+            raise SignIn()
+        return operator, session
+
+    async def acting(request: Request, role: str) -> tuple[Operator, dict[str, str]]:
+        """The operator posting a form, checked for its role and the form's CSRF token."""
+        operator, session = await signed_in(request)
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        if not hmac.compare_digest(form.get("csrf", ""), session.csrf):
+            raise Refused(403, "csrf")
+        if not operator.may(role):
+            raise Refused(403, "role_needed", role=role)
+        return operator, form
+
+    def render(
+        request: Request,
+        name: str,
+        context: dict[str, Any],
+        *,
+        who: tuple[Operator, sessions.Session] | None = None,
+        status: int = 200,
+    ) -> HTMLResponse:
+        lang = lang_of(request)
+        operator, session = who if who else (None, None)
+        return templates.TemplateResponse(
+            request,
+            name,
+            {
+                "_": translator(lang),
+                "lang": lang,
+                "languages": LANGUAGES,
+                "operator": operator,
+                "csrf": session.csrf if session else "",
+                "path": request.url.path,
+                **context,
+            },
+            status_code=status,
+        )
+
+    def see_other(url: str) -> RedirectResponse:
+        return RedirectResponse(url, status_code=303)
+
+    async def on_sign_in(request: Request, exc: Exception) -> Response:
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return see_other("/console/login?" + urlencode({"next": back}))
+
+    async def on_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        try:
+            who = await signed_in(request)
+        except SignIn:
+            who = None
+        return render(
+            request,
+            "error.html",
+            {"key": exc.key, "values": exc.values},
+            who=who,
+            status=exc.status,
+        )
+
+    app.add_exception_handler(SignIn, on_sign_in)
+    app.add_exception_handler(Refused, on_refused)
+
+    def _safe_next(target: str | None) -> str:
+        # Only back into the console: never an open redirect to another site.
+        if target and target.startswith("/console/") and "//" not in target and "\\" not in target:
+            return target
+        return "/console/overview"
+
+    # -- sign-in -------------------------------------------------------------------------
+
+    @router.get("")
+    @router.get("/")
+    async def root() -> Response:
+        return see_other("/console/overview")
+
+    @router.get("/login")
+    async def login_page(request: Request, next: str | None = None) -> Response:
+        return render(request, "login.html", {"next": _safe_next(next), "failed": False})
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        name, password = str(form.get("name", "")), str(form.get("password", ""))
+        target = _safe_next(str(form.get("next", "")))
+        operator = hub.config.operator(name)
+        stored = operator.password_hash if operator else None
+        if not await hub.db.read(lambda _e: check_password(password, stored)):
+            await hub.db.run(
+                audit.record, f"console:{name[:100]}", "console.sign_in_failed", None, {}
+            )
+            return render(
+                request, "login.html", {"next": target, "failed": True, "name": name}, status=401
+            )
+        assert operator is not None
+        token, _session = await hub.db.run(sessions.start, operator.name)
+        await hub.db.run(audit.record, f"operator:{operator.name}", "console.sign_in")
+        response = see_other(target)
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=int(sessions.LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/console",
+        )
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        operator, _form = await acting(request, "viewer")
+        await hub.db.run(sessions.end, request.cookies.get(COOKIE, ""))
+        await hub.db.run(audit.record, f"operator:{operator.name}", "console.sign_out")
+        response = see_other("/console/login")
+        response.delete_cookie(COOKIE, path="/console")
+        return response
+
+    @router.get("/lang/{code}")
+    async def choose_language(code: str, next: str | None = None) -> Response:
+        response = see_other(_safe_next(next) if next != "/console/login" else "/console/login")
+        if code in LANGUAGES:
+            response.set_cookie(
+                LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/console"
+            )
+        return response
+
+    # -- overview ------------------------------------------------------------------------
+
+    async def overview_data() -> dict[str, Any]:
+        receivers = hub.receivers()
+        rows = await hub.db.read(queries.destinations, receivers)
+        depths = {d: await hub.transport.depth(hub.queues.name(d)) for d in receivers}
+        since = datetime.now(UTC) - queries.WINDOW
+        traffic = await hub.db.read(queries.routes, hub.config, since)
+        minutes = queries.WINDOW.total_seconds() / 60
+        return {
+            "accepted_per_min": await hub.db.read(queries.accepted_per_minute),
+            "destinations": rows,
+            "depths": depths,
+            "paused": hub.paused,
+            "routes": [
+                {
+                    "name": name,
+                    "per_min": round(sum(per.values()) / minutes, 1),
+                    "destinations": per,
+                }
+                for name, per in traffic.items()
+            ],
+            "series": await hub.db.read(queries.series, receivers),
+            "generated_at": datetime.now(UTC),
+        }
+
+    @router.get("/overview")
+    async def overview(request: Request) -> Response:
+        who = await signed_in(request)
+        return render(request, "overview.html", await overview_data(), who=who)
+
+    @router.get("/overview/live")
+    async def overview_live(request: Request) -> Response:
+        """The overview's figures as an HTML fragment, fetched every few seconds."""
+        who = await signed_in(request)
+        return render(request, "overview_live.html", await overview_data(), who=who)
+
+    # -- systems -------------------------------------------------------------------------
+
+    @router.get("/systems")
+    async def systems(request: Request) -> Response:
+        who = await signed_in(request)
+        receivers = hub.receivers()
+        health = await hub.db.read(queries.system_health, receivers)
+        rows = {r.id: r for r in await hub.db.read(queries.destinations, receivers)}
+        held = await hub.db.read(paused)
+        return render(
+            request,
+            "systems.html",
+            {
+                "systems": list(hub.config.systems.values()),
+                "health": health,
+                "rows": rows,
+                "held": held,
+            },
+            who=who,
+        )
+
+    def receiving(system_id: str) -> str:
+        system = hub.config.systems.get(system_id)
+        if system is None or not system.may_receive:
+            raise Refused(404, "no_system", id=system_id)
+        return system.id
+
+    @router.get("/systems/{system_id}/{action}")
+    async def confirm_system(request: Request, system_id: str, action: str) -> Response:
+        who = await signed_in(request)
+        if action not in ("pause", "resume"):
+            raise Refused(404, "not_found")
+        return render(
+            request,
+            "confirm.html",
+            {
+                "action": action,
+                "target": receiving(system_id),
+                "post_to": f"/console/systems/{system_id}/{action}",
+                "back": "/console/systems",
+                "fields": {},
+                "reason_field": action == "pause",
+            },
+            who=who,
+        )
+
+    @router.post("/systems/{system_id}/{action}")
+    async def act_system(request: Request, system_id: str, action: str) -> Response:
+        operator, form = await acting(request, "operator")
+        destination, by = receiving(system_id), f"operator:{operator.name}"
+        if action == "pause":
+            reason = form.get("reason", "").strip()[:2000] or None
+            await hub.db.run(pause, destination, by, reason)
+        elif action == "resume":
+            await hub.db.run(resume, destination, by)
+        else:
+            raise Refused(404, "not_found")
+        await hub.reload_pauses()
+        return see_other("/console/systems")
+
+    # -- messages ------------------------------------------------------------------------
+
+    @router.get("/messages")
+    async def messages(request: Request) -> Response:
+        who = await signed_in(request)
+        q = request.query_params
+        form = {
+            k: q.get(k, "").strip()
+            for k in (
+                "id",
+                "correlationid",
+                "type",
+                "source",
+                "destination",
+                "status",
+                "since",
+                "until",
+                "cursor",
+            )
+        }
+        if form["id"]:
+            found = await hub.db.read(inspect.get_message, form["id"])
+            if found is not None:
+                return see_other(f"/console/messages/{form['id']}")
+        if form["status"] and form["status"] not in MESSAGE_STATUSES:
+            raise Refused(400, "bad_status", value=form["status"])
+        cursor = int(form["cursor"]) if form["cursor"].isdigit() else None
+        items: list[dict[str, Any]] = []
+        next_cursor = None
+        if not form["id"]:
+            items, next_cursor = await hub.db.read(
+                inspect.list_messages,
+                MessageFilter(
+                    form["correlationid"] or None,
+                    form["type"] or None,
+                    form["source"] or None,
+                    form["status"] or None,
+                    form["destination"] or None,
+                    _parse_local(form["since"]),
+                    _parse_local(form["until"]),
+                ),
+                limit=50,
+                before=cursor,
+                source_only=None,
+            )
+        more = None
+        if next_cursor:
+            more = "?" + urlencode({**{k: v for k, v in form.items() if v}, "cursor": next_cursor})
+        return render(
+            request,
+            "messages.html",
+            {
+                "form": form,
+                "items": items,
+                "more": more,
+                "statuses": MESSAGE_STATUSES,
+                "systems": sorted(hub.config.systems),
+                "not_found": bool(form["id"]),
+            },
+            who=who,
+        )
+
+    @router.get("/messages/{message_id}")
+    async def message(request: Request, message_id: str) -> Response:
+        who = await signed_in(request)
+        found = await hub.db.read(inspect.get_message, message_id)
+        if found is None:
+            raise Refused(404, "no_message", id=message_id)
+        viewer = not who[0].may("operator")
+        envelope = masked(found["envelope"]) if viewer else found["envelope"]
+        return render(
+            request,
+            "message.html",
+            {"m": found, "envelope": envelope, "masked": viewer},
+            who=who,
+        )
+
+    # -- dead letters --------------------------------------------------------------------
+
+    def dead_filter(q: Any) -> dict[str, str]:
+        return {k: str(q.get(k, "")).strip() for k in ("destination", "type", "source")}
+
+    @router.get("/dead-letters")
+    async def dead_letters(request: Request) -> Response:
+        who = await signed_in(request)
+        f = dead_filter(request.query_params)
+        cursor = request.query_params.get("cursor", "")
+        items, next_cursor = await hub.db.read(
+            inspect.list_dead_letters,
+            destination=f["destination"] or None,
+            type=f["type"] or None,
+            source=f["source"] or None,
+            limit=50,
+            before=int(cursor) if cursor.isdigit() else None,
+        )
+        more = None
+        if next_cursor:
+            more = "?" + urlencode({**{k: v for k, v in f.items() if v}, "cursor": next_cursor})
+        return render(
+            request,
+            "dead_letters.html",
+            {
+                "f": f,
+                "items": items,
+                "more": more,
+                "query": urlencode({k: v for k, v in f.items() if v}),
+                "systems": sorted(hub.receivers()),
+            },
+            who=who,
+        )
+
+    @router.get("/dead-letters/replay-matching")
+    async def confirm_replay_matching(request: Request) -> Response:
+        who = await signed_in(request)
+        f = dead_filter(request.query_params)
+        ids = await hub.db.read(
+            queries.dead_letter_ids,
+            destination=f["destination"] or None,
+            type=f["type"] or None,
+            source=f["source"] or None,
+            since=None,
+            limit=REPLAY_LIMIT,
+        )
+        return render(
+            request,
+            "confirm.html",
+            {
+                "action": "replay_matching",
+                "target": ", ".join(f"{k}={v}" for k, v in f.items() if v) or "*",
+                "count": len(ids),
+                "post_to": "/console/dead-letters/replay-matching",
+                "back": "/console/dead-letters?" + urlencode({k: v for k, v in f.items() if v}),
+                "fields": f,
+                "reason_field": False,
+            },
+            who=who,
+        )
+
+    @router.post("/dead-letters/replay-matching")
+    async def replay_matching(request: Request) -> Response:
+        operator, form = await acting(request, "operator")
+        f = dead_filter(form)
+        by = f"operator:{operator.name}"
+        ids = await hub.db.read(
+            queries.dead_letter_ids,
+            destination=f["destination"] or None,
+            type=f["type"] or None,
+            source=f["source"] or None,
+            since=None,
+            limit=REPLAY_LIMIT,
+        )
+        done = 0
+        for delivery_id in ids:
+            done += bool(await hub.db.run(inspect.replay, delivery_id, by=by))
+        await hub.db.run(
+            audit.record,
+            by,
+            "dead_letter.replay_matching",
+            None,
+            {"filter": {k: v for k, v in f.items() if v}, "replayed": done},
+        )
+        return see_other("/console/dead-letters?" + urlencode({"replayed": done}))
+
+    @router.get("/dead-letters/{delivery_id}")
+    async def dead_letter(request: Request, delivery_id: int) -> Response:
+        who = await signed_in(request)
+        found = await hub.db.read(inspect.get_dead_letter, delivery_id)
+        if found is None:
+            raise Refused(404, "no_dead_letter", id=delivery_id)
+        return render(request, "dead_letter.html", {"d": found}, who=who)
+
+    @router.get("/dead-letters/{delivery_id}/{action}")
+    async def confirm_dead_letter(request: Request, delivery_id: int, action: str) -> Response:
+        who = await signed_in(request)
+        if action not in ("replay", "discard"):
+            raise Refused(404, "not_found")
+        found = await hub.db.read(inspect.get_dead_letter, delivery_id)
+        if found is None:
+            raise Refused(404, "no_dead_letter", id=delivery_id)
+        return render(
+            request,
+            "confirm.html",
+            {
+                "action": action,
+                "target": f"#{delivery_id} → {found['destination']} ({found['message_id']})",
+                "post_to": f"/console/dead-letters/{delivery_id}/{action}",
+                "back": f"/console/dead-letters/{delivery_id}",
+                "fields": {},
+                "reason_field": False,
+            },
+            who=who,
+        )
+
+    @router.post("/dead-letters/{delivery_id}/{action}")
+    async def act_dead_letter(request: Request, delivery_id: int, action: str) -> Response:
+        operator, _form = await acting(request, "operator")
+        by = f"operator:{operator.name}"
+        if action == "replay":
+            found = await hub.db.read(inspect.get_dead_letter, delivery_id)
+            done = await hub.db.run(inspect.replay, delivery_id, by=by)
+            target = "/console/dead-letters"
+            if found:
+                target = f"/console/messages/{found['message_id']}"
+        elif action == "discard":
+            done = await hub.db.run(inspect.discard, delivery_id, by=by)
+            target = "/console/dead-letters"
+        else:
+            raise Refused(404, "not_found")
+        if not done:
+            raise Refused(404, "no_dead_letter", id=delivery_id)
+        return see_other(target)
+
+    # -- routes and audit ----------------------------------------------------------------
+
+    @router.get("/routes")
+    async def routes(request: Request) -> Response:
+        who = await signed_in(request)
+        since = datetime.now(UTC) - queries.HOUR
+        traffic = await hub.db.read(queries.routes, hub.config, since)
+        return render(
+            request,
+            "routes.html",
+            {"rules": hub.config.routes, "traffic": traffic},
+            who=who,
+        )
+
+    @router.get("/audit")
+    async def audit_trail(request: Request) -> Response:
+        who = await signed_in(request)
+        q = request.query_params
+        cursor = q.get("cursor", "")
+        items, next_cursor = await hub.db.read(
+            audit.entries,
+            actor=q.get("actor") or None,
+            action=q.get("action") or None,
+            limit=100,
+            before=int(cursor) if cursor.isdigit() else None,
+        )
+        return render(
+            request,
+            "audit.html",
+            {"items": items, "next_cursor": next_cursor, "actor": q.get("actor", "")},
+            who=who,
+        )
+
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console")
