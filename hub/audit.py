@@ -14,7 +14,7 @@ directory edits.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ from hub.store.models import audit, utcnow
 
 GENESIS = "0" * 64
 LOCK_KEY = 0x4C475350_41554454  # "LGSPAUDT": the advisory lock of the chain's writers
+SEARCH = 1000  # places either side where verify looks for where a moved entry came from
 
 
 def _digest(
@@ -126,14 +127,27 @@ def entries(
 
 @dataclass(frozen=True)
 class Break:
-    """Where the chain stops holding: the entry and what is wrong with it."""
+    """Where the chain stops holding: the entry (by its place) and what is wrong there.
+
+    altered: the entry's content no longer gives its hash; missing: the entry at
+    this place is gone (the next one names another predecessor); reordered: an
+    intact entry that was written at place `moved_from` sits here.
+    """
 
     seq: int
     problem: str  # altered | missing | reordered
+    moved_from: int | None = None
 
 
-def verify(engine: sa.Engine) -> tuple[int, Break | None]:
-    """Check the whole chain in order; returns how many entries hold, and the first break."""
+@dataclass(frozen=True)
+class Verified:
+    count: int  # entries that hold, from the first
+    head: str  # the hash of the last one that holds (write it down: see docs/SECURITY.md)
+    broken: Break | None
+
+
+def verify(engine: sa.Engine) -> Verified:
+    """Check the whole chain in order; stops at the first break."""
     prev, expected, count = GENESIS, 1, 0
     with engine.connect() as conn:
         rows = conn.execution_options(yield_per=1000).execute(
@@ -141,13 +155,47 @@ def verify(engine: sa.Engine) -> tuple[int, Break | None]:
         )
         for r in rows:
             own = _digest(r.seq, r.at, r.actor, r.action, r.target, r.detail, r.prev_hash)
+            if r.seq != expected and own == r.hash:
+                return Verified(count, prev, Break(expected, "missing"))
             if own != r.hash:
-                return count, Break(r.seq, "altered")
+                return Verified(count, prev, _explain(r, expected))
             if r.prev_hash != prev:
-                # The entry is intact but follows another: one before it went missing
-                # (its sequence number skipped) or entries were moved.
-                return count, Break(r.seq, "missing" if r.seq != expected else "reordered")
-            if r.seq != expected:
-                return count, Break(expected, "missing")
+                # Intact, at its own place, but after another entry than the one it
+                # was written after: the entry before it was replaced.
+                return Verified(count, prev, Break(expected - 1, "altered"))
             prev, expected, count = r.hash, r.seq + 1, count + 1
-    return count, None
+    return Verified(count, prev, None)
+
+
+def _explain(r: Any, place: int) -> Break:
+    """An entry whose hash fails: edited, or an intact entry moved from another place
+    (looked for within `SEARCH` places either side)?"""
+    for origin in range(max(1, place - SEARCH), place + SEARCH + 1):
+        if origin != r.seq and r.hash == _digest(
+            origin, r.at, r.actor, r.action, r.target, r.detail, r.prev_hash
+        ):
+            return Break(place, "reordered", moved_from=origin)
+    return Break(place, "altered")
+
+
+def export(
+    engine: sa.Engine, since: datetime | None, until: datetime | None
+) -> Iterator[dict[str, Any]]:
+    """Entries in a time window, oldest first, with their hashes."""
+    q = sa.select(audit).order_by(audit.c.seq)
+    if since is not None:
+        q = q.where(audit.c.at >= since)
+    if until is not None:
+        q = q.where(audit.c.at < until)
+    with engine.connect() as conn:
+        for r in conn.execution_options(yield_per=1000).execute(q):
+            yield {
+                "seq": r.seq,
+                "at": r.at.isoformat(),
+                "actor": r.actor,
+                "action": r.action,
+                "target": r.target,
+                "detail": r.detail,
+                "prev_hash": r.prev_hash,
+                "hash": r.hash,
+            }

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -46,6 +47,11 @@ def _config(settings: Settings) -> Any:
         _fail(f"config error: {exc}" + "".join(f"\n  - {p}" for p in exc.problems[1:]))
 
 
+def _cli_actor() -> str:
+    """Who acts from the command line, for the audit trail."""
+    return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}"
+
+
 @app.command("pause")
 def pause_cmd(
     system: Annotated[str, typer.Argument(help="the system id, e.g. 000.00.12.H29:qlvb")],
@@ -55,8 +61,7 @@ def pause_cmd(
     from hub.store.pauses import pause
 
     db = _receiving_store(system)
-    by = f"cli:{os.environ.get('USER', 'unknown')}"
-    done = pause(db.engine, system, by, reason)
+    done = pause(db.engine, system, _cli_actor(), reason)
     db.close()
     typer.echo(f"{system} paused" if done else f"{system} was paused already")
 
@@ -67,7 +72,7 @@ def resume_cmd(system: Annotated[str, typer.Argument(help="the system id")]) -> 
     from hub.store.pauses import resume
 
     db = _receiving_store(system)
-    done = resume(db.engine, system, f"cli:{os.environ.get('USER', 'unknown')}")
+    done = resume(db.engine, system, _cli_actor())
     db.close()
     typer.echo(f"{system} resumed" if done else f"{system} was not paused")
 
@@ -316,12 +321,15 @@ def dead_letters_list(
 
 
 @dead_letters.command("replay")
-def dead_letters_replay(delivery_id: int, by: Annotated[str, typer.Option()] = "cli") -> None:
+def dead_letters_replay(
+    delivery_id: int,
+    by: Annotated[str | None, typer.Option(help="who (default cli:$USER)")] = None,
+) -> None:
     """Try a dead letter again now (the running hub picks it up)."""
     from hub.store.inspect import replay
 
     db = _database(_settings())
-    ok = replay(db.engine, delivery_id, by=by)
+    ok = replay(db.engine, delivery_id, by=by or _cli_actor())
     db.close()
     if not ok:
         _fail(f"no dead letter {delivery_id}")
@@ -329,12 +337,15 @@ def dead_letters_replay(delivery_id: int, by: Annotated[str, typer.Option()] = "
 
 
 @dead_letters.command("discard")
-def dead_letters_discard(delivery_id: int, by: Annotated[str, typer.Option()] = "cli") -> None:
+def dead_letters_discard(
+    delivery_id: int,
+    by: Annotated[str | None, typer.Option(help="who (default cli:$USER)")] = None,
+) -> None:
     """Give a dead letter up for good."""
     from hub.store.inspect import discard
 
     db = _database(_settings())
-    ok = discard(db.engine, delivery_id, by=by)
+    ok = discard(db.engine, delivery_id, by=by or _cli_actor())
     db.close()
     if not ok:
         _fail(f"no dead letter {delivery_id}")
@@ -429,3 +440,65 @@ def db_upgrade() -> None:
 
 if __name__ == "__main__":
     app()
+
+
+audit_app = typer.Typer(help="The audit trail of operator actions.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; name the first altered, missing or moved entry."""
+    from hub.audit import verify
+
+    db = _database(_settings())
+    result = verify(db.engine)
+    db.close()
+    broken = result.broken
+    if broken is None:
+        typer.echo(f"audit trail holds: {result.count} entries, head {result.head}")
+        return
+    where = f" (written as entry {broken.moved_from})" if broken.moved_from else ""
+    _fail(
+        f"audit trail broken at entry {broken.seq}: {broken.problem}{where};"
+        f" {result.count} entries before it hold"
+    )
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[str | None, typer.Option("--from", help="ISO 8601 time, inclusive")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="ISO 8601 time, exclusive")] = None,
+) -> None:
+    """Print the entries in a time window as JSON lines, with their hashes (for an
+    inspector, who can check the chain with the same rule as `verify`)."""
+    from hub.audit import export
+
+    def when(text: str | None) -> Any:
+        if text is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            _fail(f"not an ISO 8601 time: {text!r}")
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    db = _database(_settings())
+    for entry in export(db.engine, when(since), when(until)):
+        typer.echo(orjson.dumps(entry).decode())
+    db.close()
+
+
+operators_app = typer.Typer(help="Operator accounts (the config's operators:).")
+app.add_typer(operators_app, name="operators")
+
+
+@operators_app.command("hash-password")
+def operators_hash_password() -> None:
+    """Read a password (asked twice, not echoed) and print its hash for `password_hash:`."""
+    from hub.passwords import hash_password
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        _fail("use at least 10 characters")
+    typer.echo(hash_password(password))

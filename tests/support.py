@@ -19,6 +19,7 @@ import uvicorn
 import yaml
 
 from hub.api.app import create_app
+from hub.passwords import hash_password
 from hub.runtime import Hub
 from hub.settings import Settings
 
@@ -28,6 +29,9 @@ DEST_A = "000.00.12.H29:qlvb"
 DEST_B = "000.00.13.H29:qlvb"
 KEYS = {SENDER: "key-sender", DEST_A: "key-a", DEST_B: "key-b"}
 OPS_KEY, VIEWER_KEY = "key-ops", "key-viewer"
+# Console passwords of the test operators, and their hashes (made once: scrypt is slow).
+PASSWORDS = {"ops": "ops-password", "viewer": "viewer-password"}
+PASSWORD_HASHES = {name: hash_password(p) for name, p in PASSWORDS.items()}
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
@@ -83,8 +87,18 @@ def write_config(
             }
         ],
         "operators": [
-            {"name": "ops", "api_key": OPS_KEY, "role": "operator"},
-            {"name": "viewer", "api_key": VIEWER_KEY, "role": "viewer"},
+            {
+                "name": "ops",
+                "api_key": OPS_KEY,
+                "role": "operator",
+                "password_hash": PASSWORD_HASHES["ops"],
+            },
+            {
+                "name": "viewer",
+                "api_key": VIEWER_KEY,
+                "role": "viewer",
+                "password_hash": PASSWORD_HASHES["viewer"],
+            },
         ],
     }
     path = directory / "hub.yaml"

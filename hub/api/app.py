@@ -6,21 +6,26 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from hub import __version__, console
+from hub import __version__, audit, console
 from hub.api import problems
 from hub.api.auth import Caller, authenticate
 from hub.api.documents import documents_router
 from hub.api.edoc import document_router
 from hub.api.native import native_router
 from hub.api.systems import systems_router
+from hub.console import REPLAY_LIMIT
+from hub.console.masking import masked
+from hub.console.queries import dead_letter_ids
 from hub.errors import NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
@@ -97,6 +102,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class DeadLetterFilter(BaseModel):
+    """Which dead letters to replay; every field given must match."""
+
+    model_config = ConfigDict(extra="forbid")
+    destination: str | None = Field(default=None, max_length=128)
+    type: str | None = Field(default=None, max_length=128)
+    source: str | None = Field(default=None, max_length=128)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     """The API of `hub`; its lifespan starts and stops the hub's tasks for `role`."""
 
@@ -145,6 +165,8 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         found = await hub.db.read(inspect.get_message, message_id)
         if found is None or (caller.system and found["source"] != caller.system.id):
             raise NotFound(f"no message {message_id!r} visible to {caller.name}")
+        if caller.operator and not caller.operator.may("operator"):
+            found["envelope"] = masked(found["envelope"])  # a viewer: personal data hidden
         return found
 
     @app.get("/api/v1/messages", tags=["messages"])
@@ -156,14 +178,23 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         status: Annotated[
             str | None, Query(pattern="^(" + "|".join(MESSAGE_STATUSES) + ")$")
         ] = None,
+        destination: str | None = None,
+        since: Annotated[datetime | None, Query(description="received at or after")] = None,
+        until: Annotated[datetime | None, Query(description="received before")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:
-        """Messages newest first; a system sees the ones it sent, an operator all."""
+        """Messages newest first; a system sees the ones it sent, an operator all.
+
+        `destination`: messages with a delivery to that system; `since`/`until`:
+        a window on the time received (ISO 8601; without an offset, UTC).
+        """
         own = caller.system.id if caller.system else None
         items, next_cursor = await hub.db.read(
             inspect.list_messages,
-            MessageFilter(correlationid, type, source, status),
+            MessageFilter(
+                correlationid, type, source, status, destination, _utc(since), _utc(until)
+            ),
             limit=limit,
             before=cursor,
             source_only=own,
@@ -174,12 +205,60 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     async def list_dead_letters(
         caller: Auth,
         destination: str | None = None,
+        type: str | None = None,
+        source: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:
         caller.require_operator("viewer")
         items, next_cursor = await hub.db.read(
-            inspect.list_dead_letters, destination=destination, limit=limit, before=cursor
+            inspect.list_dead_letters,
+            destination=destination,
+            type=type,
+            source=source,
+            limit=limit,
+            before=cursor,
+        )
+        return {"items": items, "next_cursor": next_cursor}
+
+    @app.post("/api/v1/dead-letters/replay", tags=["dead letters"])
+    async def replay_matching(body: DeadLetterFilter, caller: Auth) -> dict[str, Any]:
+        """Replay every dead letter the filter matches (at most 10,000 per call), oldest
+        first; each replay is audited, and the call itself with its filter and count."""
+        operator = caller.require_operator("operator")
+        by = f"operator:{operator.name}"
+        ids = await hub.db.read(
+            dead_letter_ids,
+            destination=body.destination,
+            type=body.type,
+            source=body.source,
+            since=None,
+            limit=REPLAY_LIMIT,
+        )
+        done = 0
+        for delivery_id in ids:
+            done += bool(await hub.db.run(inspect.replay, delivery_id, by=by))
+        await hub.db.run(
+            audit.record,
+            by,
+            "dead_letter.replay_matching",
+            None,
+            {"filter": body.model_dump(exclude_none=True), "replayed": done},
+        )
+        return {"matched": len(ids), "replayed": done, "more": len(ids) == REPLAY_LIMIT}
+
+    @app.get("/api/v1/audit", tags=["audit"])
+    async def audit_trail(
+        caller: Auth,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """The audit trail, newest first (operators)."""
+        caller.require_operator("viewer")
+        items, next_cursor = await hub.db.read(
+            audit.entries, actor=actor, action=action, limit=limit, before=cursor
         )
         return {"items": items, "next_cursor": next_cursor}
 
@@ -195,7 +274,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     async def replay(delivery_id: int, caller: Auth) -> dict[str, Any]:
         """Try a dead delivery again now, with a fresh set of tries."""
         operator = caller.require_operator("operator")
-        if not await hub.db.run(inspect.replay, delivery_id, by=operator.name):
+        if not await hub.db.run(inspect.replay, delivery_id, by=f"operator:{operator.name}"):
             raise NotFound(f"no dead letter {delivery_id}")
         return {"id": delivery_id, "status": "retrying"}
 
@@ -203,7 +282,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     async def discard(delivery_id: int, caller: Auth) -> dict[str, Any]:
         """Give a dead delivery up for good (kept in the store as discarded)."""
         operator = caller.require_operator("operator")
-        if not await hub.db.run(inspect.discard, delivery_id, by=operator.name):
+        if not await hub.db.run(inspect.discard, delivery_id, by=f"operator:{operator.name}"):
             raise NotFound(f"no dead letter {delivery_id}")
         return {"id": delivery_id, "status": "discarded"}
 
