@@ -98,6 +98,7 @@ class Received:
     package_size: int
     package_sha256: str
     at: str
+    traceparent: str | None = None  # the W3C trace header of the call that brought it
 
     @property
     def document_id(self) -> str | None:
@@ -374,7 +375,9 @@ class EofficeSimulator(SimulatorServer):
             return self._refuse(
                 operation, "NOT_RECIPIENT", f"not addressed to {self.organ.organ_id}"
             )
-        received, new = self._file(call, package, raw.size, raw.sha256)
+        received, new = self._file(
+            call, package, raw.size, raw.sha256, request.headers.get("traceparent")
+        )
         task = None
         if new and self.auto_status and isinstance(package, DocumentPackage):
             task = BackgroundTask(self.send_status, package.header.document_id, self.auto_status)
@@ -401,7 +404,7 @@ class EofficeSimulator(SimulatorServer):
         return call
 
     def _file(
-        self, call: _SoapRequest, package: Package, size: int, sha: str
+        self, call: _SoapRequest, package: Package, size: int, sha: str, traceparent: str | None
     ) -> tuple[Received, bool]:
         """Keep the package; False with the earlier one when a concurrent repeat came first."""
         with self._lock:
@@ -418,6 +421,7 @@ class EofficeSimulator(SimulatorServer):
                 package_size=size,
                 package_sha256=sha,
                 at=datetime.now(VIETNAM).isoformat(timespec="seconds"),
+                traceparent=traceparent,
             )
             self._received.append(received)
             self._by_message[received.message_id] = received

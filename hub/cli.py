@@ -442,6 +442,22 @@ if __name__ == "__main__":
     app()
 
 
+@app.command("demo-traffic")
+def demo_traffic(
+    count: Annotated[int, typer.Option(help="notes to send")] = 120,
+    rate: Annotated[float, typer.Option(help="notes per second")] = 4.0,
+    url: Annotated[str, typer.Option(help="the running demo hub")] = "http://127.0.0.1:8000",
+) -> None:
+    """Send demo notes to a running demo hub (`hub serve`), for the console to show."""
+    from hub.demo.traffic import send
+
+    try:
+        answered = send(url, count, rate, typer.echo)
+    except httpx.HTTPError as exc:
+        _fail(f"no demo hub answers at {url}: {exc}")
+    typer.echo("answered: " + ", ".join(f"{n} x {code}" for code, n in sorted(answered.items())))
+
+
 audit_app = typer.Typer(help="The audit trail of operator actions.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -114,6 +115,15 @@ class Metrics:
         elif outcome.status == "retrying":
             self.retried_total.labels(destination).inc()
         elif outcome.status == "dead":
+            self.dead_total.labels(destination).inc()
+
+    def confirmed(self, destination: str, status: str, accepted_at: datetime) -> None:
+        """A pulling recipient confirmed (`delivered`) or refused (`dead`) a delivery."""
+        if status == "delivered":
+            self.delivered_total.labels(destination).inc()
+            waited = (datetime.now(UTC) - accepted_at).total_seconds()
+            self.latency.labels(destination).observe(max(0.0, waited))
+        elif status == "dead":
             self.dead_total.labels(destination).inc()
 
     def exposition(self) -> bytes:

@@ -23,6 +23,7 @@ import yaml
 
 from adapters.eoffice import EofficeSimulator
 from adapters.national_axis import NationalAxis
+from hub import tracing
 from hub.connectors.edxml import (
     AttachmentRef,
     Business,
@@ -50,6 +51,7 @@ KEYS = {CITY: "k-city", JUSTICE: "k-justice", HOME: "k-home"}
 AXIS_SECRET = "axis-secret"
 DOC_ID = "000.00.00.H29,2026/11/23,125/UBND-VP"
 ADMIN_KEY = "k-admin"
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def attachment(store: FileBlobStore, name: str, content: bytes) -> AttachmentRef:
@@ -149,10 +151,13 @@ class City:
         with self.hub.client(KEYS[organ]) as c:
             return c.post(f"/api/v1/edoc/{operation}", content=body, headers=headers)
 
-    def send(self, organ: str, package: bytes, kind: str = "edoc") -> Any:
+    def send(self, organ: str, package: bytes, kind: str = "edoc", **headers: str) -> Any:
         digest = hashlib.sha256(package).hexdigest()
         return self.call(
-            organ, "sendEdoc", package, **{"from": organ, "messagetype": kind, "hash-file": digest}
+            organ,
+            "sendEdoc",
+            package,
+            **{"from": organ, "messagetype": kind, "hash-file": digest, **headers},
         )
 
     def waiting(self, organ: str, kind: str = "edoc") -> list[dict[str, Any]]:
@@ -188,7 +193,7 @@ def test_document_to_pull_push_unknown_and_ministry_then_statuses(
     store = FileBlobStore(tmp_path / "sender")
     package = document(store, [JUSTICE, HOME, NOBODY, MINISTRY])
 
-    r = city.send(CITY, package)
+    r = city.send(CITY, package, traceparent=TRACEPARENT)
     assert r.status_code == 200, r.text
     answer = r.json()
     assert answer["status"] == "OK" and answer["ErrorCode"] == "0" and answer["DocId"]
@@ -210,9 +215,19 @@ def test_document_to_pull_push_unknown_and_ministry_then_statuses(
     done = city.call(JUSTICE, "updateStatus", docid=answer["DocId"], status="done")
     assert done.status_code == 200 and done.json()["status"] == "OK"
     assert city.waiting(JUSTICE) == []
+    # The confirmation counts as a delivery in the metrics, once (a repeat does not).
+    again = city.call(JUSTICE, "updateStatus", docid=answer["DocId"], status="done")
+    assert again.status_code == 200
+    with city.hub.client() as c:
+        metrics = c.get("/metrics").text
+    assert f'hub_deliveries_delivered_total{{destination="{JUSTICE}:edoc"}} 1.0' in metrics
+    assert f'hub_delivery_latency_seconds_count{{destination="{JUSTICE}:edoc"}} 1.0' in metrics
 
     # Push: the home-affairs e-office got it over SOAP; it answers 01, 03, 04, 05, 06.
     wait_until(lambda: city.eoffice.document(DOC_ID) is not None)
+    pushed = [x for x in city.eoffice.received if x.document_id == DOC_ID]
+    span = tracing.parse(pushed[0].traceparent)  # the SOAP call carries the sender's trace
+    assert span is not None and span.trace_id == TRACEPARENT.split("-")[1]
     for code in ("01", "03", "04", "05", "06"):
         sent = asyncio.run(city.eoffice.send_status(DOC_ID, code))
         assert sent["status"] == "OK", sent

@@ -326,7 +326,9 @@ def document_router(hub: Hub) -> APIRouter:
             found = await hub.db.run(acknowledge, system.id, doc_id, ok=ok, detail=detail)
             if found is None:
                 raise NotFound(f"no package {doc_id!r} for {system.id}")
-            return answer(DocId=doc_id, data={"delivery": found})
+            if found.changed:
+                hub.metrics.confirmed(system.id, found.status, found.accepted_at)
+            return answer(DocId=doc_id, data={"delivery": found.status})
 
         return await guarded(work)
 

@@ -38,6 +38,7 @@ from lxml import etree  # type: ignore[import-untyped]
 from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault
 
+from hub import tracing
 from hub.config import System
 from hub.connectors.base import OutboundRequest, Receipt
 from hub.connectors.edxml import (
@@ -118,12 +119,14 @@ class EofficeConnector:
 
     async def deliver(self, envelope: bytes, event: Mapping[str, Any], target: System) -> Receipt:
         call = self._call(event, target)
+        headers = dict(call.headers)
+        tracing.inject(headers)  # the delivery attempt's span, as on every outbound call
         started = time.perf_counter()
         try:
             response = await self._client(target).request(
                 "POST",
                 call.url,
-                headers=dict(call.headers),
+                headers=headers,
                 content=_stream(call),
                 timeout=target.timeout,
             )

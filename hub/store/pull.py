@@ -9,6 +9,8 @@ the delivery `delivered`, `fail` dead-letters it with the recipient's reason
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,21 +60,31 @@ def fetch(engine: sa.Engine, destination: str, message_id: str) -> str | None:
         return conn.execute(q).scalar()
 
 
+@dataclass(frozen=True)
+class Acknowledged:
+    status: str  # the delivery's status after the call
+    changed: bool  # False: a repeated call, or the delivery was not waiting
+    accepted_at: datetime  # when the hub created the delivery (its message was accepted)
+
+
 def acknowledge(
     engine: sa.Engine, destination: str, message_id: str, *, ok: bool, detail: str
-) -> str | None:
-    """Record the recipient's done/fail. Returns the delivery's status, None if none exists.
+) -> Acknowledged | None:
+    """Record the recipient's done/fail; None if no such delivery exists.
 
     `done` for a delivery already delivered changes nothing (a repeated call).
     """
     now = utcnow()
     where = (deliveries.c.message_id == message_id, deliveries.c.destination == destination)
     with engine.begin() as conn:
-        status = conn.execute(sa.select(deliveries.c.status).where(*where)).scalar()
-        if status != "waiting":
-            return status
+        row = conn.execute(sa.select(deliveries.c.status, deliveries.c.created_at).where(*where))
+        found = row.first()
+        if found is None:
+            return None
+        if found.status != "waiting":
+            return Acknowledged(found.status, False, found.created_at)
         new = "delivered" if ok else "dead"
-        conn.execute(
+        updated = conn.execute(
             deliveries.update()
             .where(*where, deliveries.c.status == "waiting")
             .values(
@@ -82,7 +94,9 @@ def acknowledge(
                 last_error=None if ok else detail,
             )
         )
+        if not updated.rowcount:  # another call got there first
+            return Acknowledged(found.status, False, found.created_at)
         stage = "delivered" if ok else "dead_lettered"
         conn.execute(hops.insert(), _hop_rows([Hop(message_id, stage, detail, destination)], now))
         refresh_status(conn, [message_id], now)
-        return new
+        return Acknowledged(new, True, found.created_at)

@@ -3,6 +3,7 @@ deleted or moved in the database, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def test_export_gives_a_window_an_inspector_can_check(
     out = CliRunner().invoke(app, ["audit", "export", "--from", "2000-01-01T00:00:00"])
     lines = [json.loads(line) for line in out.output.splitlines()]
     assert [e["seq"] for e in lines] == [1, 2, 3, 4, 5, 6]
-    for before, entry in zip(lines, lines[1:], strict=False):
+    for before, entry in itertools.pairwise(lines):
         assert entry["prev_hash"] == before["hash"]
     out = CliRunner().invoke(app, ["audit", "export", "--to", "2000-01-01T00:00:00"])
     assert out.exit_code == 0 and out.output == ""

@@ -121,7 +121,7 @@ def test_overview_shows_the_tests_traffic_and_refreshes_itself(
     send(hub, *(note([DEST_A]) for _ in range(10)))
     wait_until(lambda: len(sink.delivered_ids()) == 15)
     page.wait_for_function(
-        "() => document.querySelector(\"polyline[data-series=delivered]\")"
+        '() => document.querySelector("polyline[data-series=delivered]")'
         ".getAttribute('data-total') === '15'",
         timeout=15_000,
     )
