@@ -518,3 +518,55 @@ def operators_hash_password() -> None:
     if len(password) < 10:
         _fail("use at least 10 characters")
     typer.echo(hash_password(password))
+
+
+systems_app = typer.Typer(help="Registered systems: their API keys.", no_args_is_help=True)
+app.add_typer(systems_app, name="systems")
+
+
+@systems_app.command("rotate-key")
+def systems_rotate_key(
+    system: Annotated[str, typer.Argument(help="the system id")],
+    retire_previous: Annotated[
+        bool, typer.Option(help="end the previous key now (default: it stays valid)")
+    ] = False,
+) -> None:
+    """Issue a new API key for a system and print it once; the hub keeps only its hash.
+
+    The system's previous key stays valid until the next rotation or
+    --retire-previous, so the system can switch without a gap. Running hubs take
+    the new key within a second or two.
+    """
+    from hub.keys import rotate
+
+    settings = _settings()
+    if system not in _config(settings).systems:
+        _fail(f"no system {system!r} in {settings.config}")
+    db = _database(settings)
+    issued = rotate(db.engine, system, _cli_actor(), retire_previous=retire_previous)
+    db.close()
+    typer.echo(issued.key)
+    retired = ", ".join(issued.retired) or "none"
+    typer.echo(f"key id {issued.key_id}; retired: {retired}", err=True)
+
+
+@systems_app.command("keys")
+def systems_keys(system: Annotated[str, typer.Argument(help="the system id")]) -> None:
+    """A system's issued keys: ids, when made and retired, by whom (never a secret)."""
+    from hub.keys import listing
+
+    db = _database(_settings())
+    for item in listing(db.engine, system):
+        typer.echo(orjson.dumps(item).decode())
+    db.close()
+
+
+@systems_app.command("new-key")
+def systems_new_key() -> None:
+    """Print a new API key and the `api_key_hash:` line to put in the config instead
+    of the key (give the key to the system; the config holds only the hash)."""
+    from hub.keys import hash_line, new_key
+
+    key, key_id, salt, digest = new_key()
+    typer.echo(f"key:          {key}")
+    typer.echo(f"api_key_hash: {hash_line(key_id, salt, digest)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -41,6 +42,7 @@ TYPE_NAME = re.compile(r"^vn\.lgsp(\.[a-z0-9_]+)+\.v[0-9]+$")
 SYSTEM_ID = re.compile(r"^(?:[A-Z0-9]{2,3}\.){2,3}[A-Z][0-9]{2}:[a-z0-9][a-z0-9_.-]*$")
 _BUILTIN_FILE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+\.v[0-9]+\.json$")
 _MAX_DEPTH = 50
+_KEY_HASH = re.compile(r"^sha256\$([0-9a-f]{16})\$[0-9a-f]{32}\$[0-9a-f]{64}$")
 
 JsonPath = tuple[str | int, ...]
 _Owner = TypeVar("_Owner")
@@ -118,6 +120,8 @@ class Operator:
     role: str
     # scrypt hash of the console password (hub/passwords.py); none: API key only.
     password_hash: str | None = field(default=None, repr=False)
+    # salted hash of an API key issued by `hub systems new-key` (hub/keys.py)
+    api_key_hash: str | None = field(default=None, repr=False)
 
     def may(self, role: str) -> bool:
         """True when this operator's role is `role` or above (viewer < operator < admin)."""
@@ -422,6 +426,8 @@ class _Checker:
                     f"system id {sid!r} is not <organ code>:<name>, like 000.00.00.H29:qlvb",
                 )
             self._connection(raw, at)
+            self._key_hash(raw, at, f"system {sid}")
+            self._rate_limit(raw, at, sid)
             first[sid] = self.doc.line(at + ("id",))
             systems[sid] = _system(raw, self._secret(raw.get("api_key"), at, f"system {sid}"))
         return systems
@@ -440,12 +446,22 @@ class _Checker:
                 self.doc.add(at, f"system {sid} of kind national_axis needs system_id (the city's)")
         if endpoint is not None and not _is_http_url(endpoint):
             self.doc.add(at + ("endpoint",), f"endpoint of {sid} is not an http(s) URL: {endpoint}")
+        elif (
+            endpoint is not None
+            and raw.get("allow_link_local") is not True
+            and (why := _forbidden_target(endpoint))
+        ):
+            self.doc.add(
+                at + ("endpoint",),
+                f"endpoint of {sid} points at {why}; set allow_link_local: true if meant",
+            )
 
     def operators(self, items: list[dict[str, Any]]) -> tuple[Operator, ...]:
         operators: dict[str, Operator] = {}
         for i, raw in enumerate(items):
             at, name = ("operators", i), raw["name"]
             key = self._secret(raw.get("api_key"), at, f"operator {name}")
+            key_hash = self._key_hash(raw, at, f"operator {name}")
             password = raw.get("password_hash")
             if password is not None and not well_formed(password):
                 self.doc.add(
@@ -455,12 +471,53 @@ class _Checker:
                 )
             if name in operators:
                 self.doc.add(at + ("name",), f"duplicate operator name {name!r}")
-            elif key is None and password is None:
+            elif key is None and password is None and key_hash is None:
                 if "api_key" not in raw:
-                    self.doc.add(at, f"operator {name} has neither api_key nor password_hash")
+                    self.doc.add(
+                        at, f"operator {name} has none of api_key, api_key_hash, password_hash"
+                    )
             else:
-                operators[name] = Operator(name, key, raw["role"], password)
+                operators[name] = Operator(name, key, raw["role"], password, key_hash)
         return tuple(operators.values())
+
+    def _rate_limit(self, raw: Mapping[str, Any], at: JsonPath, sid: str) -> None:
+        limit = raw.get("rate_limit")
+        if limit is None:
+            return
+        ok = (
+            isinstance(limit, Mapping)
+            and set(limit) <= {"per_second", "burst"}
+            and isinstance(limit.get("per_second"), int | float)
+            and limit["per_second"] > 0
+            and isinstance(limit.get("burst", 1), int | float)
+            and limit.get("burst", 1) >= 1
+        )
+        if not ok:
+            self.doc.add(
+                at + ("rate_limit",),
+                f"rate_limit of {sid} must be {{per_second: > 0, burst: >= 1}}, not {limit!r}",
+            )
+
+    def _key_hash(self, raw: Mapping[str, Any], at: JsonPath, owner: str) -> str | None:
+        """The `api_key_hash:` of a system or operator, checked: well formed, id unique."""
+        line = raw.get("api_key_hash")
+        if line is None:
+            return None
+        found = _KEY_HASH.match(line) if isinstance(line, str) else None
+        if found is None:
+            self.doc.add(
+                at + ("api_key_hash",),
+                f"api_key_hash of {owner} is not one `hub systems new-key` prints",
+            )
+            return None
+        if found.group(1) in self.keys:
+            other, number = self.keys[found.group(1)]
+            self.doc.add(
+                at + ("api_key_hash",), f"key id of {owner} is that of {other} (line {number})"
+            )
+            return None
+        self.keys[found.group(1)] = (owner, self.doc.line(at))
+        return str(line)
 
     def _secret(self, value: str | None, at: JsonPath, owner: str) -> str | None:
         """Resolve `env:NAME`; check the key is not used by another system or operator."""
@@ -510,6 +567,27 @@ def _system(raw: Mapping[str, Any], api_key: str | None) -> System:
         concurrency=int(raw.get("concurrency", 16)),
         options=MappingProxyType({k: v for k, v in raw.items() if k not in _SYSTEM_KEYS}),
     )
+
+
+METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.azure.internal"}
+
+
+def _forbidden_target(url: str) -> str | None:
+    """Why an outbound endpoint must not be used (a link-local or cloud metadata
+    address: the classic way to turn a hub into a reader of its host's secrets)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host in METADATA_HOSTS:
+        return f"a cloud metadata service ({host})"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        # A name is not resolved here (no DNS wait at start-up): docs/SECURITY.md says
+        # what this leaves open and what the network should add.
+        return None
+    mapped = getattr(address, "ipv4_mapped", None) or address
+    if mapped.is_link_local or str(mapped) == "fd00:ec2::254":
+        return f"a link-local address ({mapped})"
+    return None
 
 
 def _is_http_url(text: str) -> bool:

@@ -69,6 +69,18 @@ class TooLarge(Rejected):
     title = "Body too large"
 
 
+class TooMany(Rejected):
+    """The caller is over its rate limit; `retry_after` seconds until it may try again."""
+
+    status = 429
+    problem = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Conflict(Rejected):
     status = 409
     problem = "conflict"

@@ -30,8 +30,11 @@ from hub.connectors.national_axis import NationalAxisConnector, NationalAxisPoll
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.directory import Directory, load_entries
 from hub.ingest import Ingest
+from hub.keys import KeyRing
+from hub.keys import issued as issued_keys
 from hub.marks import EnqueueMarks
 from hub.metrics import Metrics
+from hub.ratelimit import RateLimits
 from hub.reports import Reporting, submit_due
 from hub.reports.connector import ReportingConnector, reporting_for
 from hub.router import DeliveryQueues, plan
@@ -71,6 +74,8 @@ class Hub:
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
         self.paused: set[str] = set()  # destinations an operator paused, read every second
+        self.keys = KeyRing(self.config)  # + the issued keys, read every second
+        self.limits = RateLimits(self.config.systems)
         self.platform = self._platform_settings()
         self.reporting = self._reporting_settings()
         self._stop = asyncio.Event()
@@ -253,6 +258,7 @@ class Hub:
 
     async def reload_pauses(self) -> None:
         self.paused = set(await self.db.read(paused_destinations))
+        self.keys = self.keys.with_issued(await self.db.read(issued_keys))
 
     async def _refresh_pauses(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -44,12 +44,13 @@ async def authenticate(
     """FastAPI dependency: the caller, or 401 for a missing or unknown key."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send 'Authorization: Bearer <key>' with a system or operator key")
-    config = request.app.state.hub.config
+    hub = request.app.state.hub
     key = credentials.credentials.strip()
-    system = config.system_by_key(key)
+    system = hub.keys.system(key)
     if system is not None:
+        hub.limits.take(system.id)
         return Caller(system=system)
-    operator = config.operator_by_key(key)
+    operator = hub.keys.operator(key)
     if operator is not None:
         return Caller(operator=operator)
     raise Unauthorized("unknown key")

@@ -55,6 +55,7 @@ from hub.errors import (
     NotFound,
     Rejected,
     TooLarge,
+    TooMany,
     Transient,
     Unauthorized,
 )
@@ -124,7 +125,10 @@ def failure(exc: Exception) -> Response:
     errors = getattr(exc, "errors", None)
     if errors:
         body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooMany) else None
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 async def guarded(work: Callable[[], Awaitable[Response]]) -> Response:
@@ -136,9 +140,10 @@ async def guarded(work: Callable[[], Awaitable[Response]]) -> Response:
 
 def caller(hub: Hub, request: Request) -> System:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    system = hub.config.system_by_key(key.strip()) if scheme.lower() == "bearer" else None
+    system = hub.keys.system(key.strip()) if scheme.lower() == "bearer" else None
     if system is None:
         raise Unauthorized("send 'Authorization: Bearer <key>' with a document system's key")
+    hub.limits.take(system.id)
     if not (system.can_send(SENT) or system.can_receive(SENT)):
         raise Forbidden(f"{system.id} does not exchange documents")
     return system

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from hub.errors import FieldError, Rejected, Transient
+from hub.errors import FieldError, Rejected, TooMany, Transient
 
 PROBLEM_BASE = "https://lgsp-hub.example/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -46,6 +46,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Rejected)
     async def _rejected(request: Request, exc: Rejected) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooMany):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem_response(
             exc.status,
             exc.problem,

@@ -201,3 +201,18 @@ console_sessions = sa.Table(
     sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
     sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False, index=True),
 )
+
+# API keys the hub issued (`hub systems rotate-key`): a salted SHA-256 of the secret
+# only (hub/keys.py); a system has at most two not retired.
+system_keys = sa.Table(
+    "system_keys",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("system_id", sa.String(128), nullable=False, index=True),
+    sa.Column("salt", sa.String(32), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("retired_at", UTCDateTime(timezone=True), nullable=True),
+    sa.Column("retired_by", sa.String(200), nullable=True),
+)
