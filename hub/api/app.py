@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
@@ -111,6 +111,10 @@ class DeadLetterFilter(BaseModel):
     source: str | None = Field(default=None, max_length=128)
 
 
+MAX_ID = 2**63 - 1  # the largest row id a store holds (a larger cursor is refused, 422)
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -182,7 +186,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         since: Annotated[datetime | None, Query(description="received at or after")] = None,
         until: Annotated[datetime | None, Query(description="received before")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: Annotated[int | None, Query(ge=1)] = None,
+        cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> dict[str, Any]:
         """Messages newest first; a system sees the ones it sent, an operator all.
 
@@ -208,7 +212,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         type: str | None = None,
         source: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: Annotated[int | None, Query(ge=1)] = None,
+        cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> dict[str, Any]:
         caller.require_operator("viewer")
         items, next_cursor = await hub.db.read(
@@ -253,7 +257,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         actor: str | None = None,
         action: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        cursor: Annotated[int | None, Query(ge=1)] = None,
+        cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> dict[str, Any]:
         """The audit trail, newest first (operators)."""
         caller.require_operator("viewer")
@@ -263,7 +267,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         return {"items": items, "next_cursor": next_cursor}
 
     @app.get("/api/v1/dead-letters/{delivery_id}", tags=["dead letters"])
-    async def get_dead_letter(delivery_id: int, caller: Auth) -> dict[str, Any]:
+    async def get_dead_letter(delivery_id: RowId, caller: Auth) -> dict[str, Any]:
         caller.require_operator("viewer")
         found = await hub.db.read(inspect.get_dead_letter, delivery_id)
         if found is None:
@@ -271,7 +275,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         return found
 
     @app.post("/api/v1/dead-letters/{delivery_id}/replay", tags=["dead letters"])
-    async def replay(delivery_id: int, caller: Auth) -> dict[str, Any]:
+    async def replay(delivery_id: RowId, caller: Auth) -> dict[str, Any]:
         """Try a dead delivery again now, with a fresh set of tries."""
         operator = caller.require_operator("operator")
         if not await hub.db.run(inspect.replay, delivery_id, by=f"operator:{operator.name}"):
@@ -279,7 +283,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         return {"id": delivery_id, "status": "retrying"}
 
     @app.delete("/api/v1/dead-letters/{delivery_id}", tags=["dead letters"])
-    async def discard(delivery_id: int, caller: Auth) -> dict[str, Any]:
+    async def discard(delivery_id: RowId, caller: Auth) -> dict[str, Any]:
         """Give a dead delivery up for good (kept in the store as discarded)."""
         operator = caller.require_operator("operator")
         if not await hub.db.run(inspect.discard, delivery_id, by=f"operator:{operator.name}"):

@@ -26,7 +26,7 @@ import orjson
 from hub import tracing
 from hub.config import System
 from hub.connectors.base import OutboundRequest, Receipt
-from hub.errors import Rejected, Transient
+from hub.errors import Invalid, Rejected, Transient
 
 RETRYABLE = {408, 425, 429}
 MAX_RECORDED_BODY = 500
@@ -58,7 +58,10 @@ class HttpConnector:
         return session
 
     def decode(self, native: bytes, *, sender: System) -> list[dict[str, Any]]:
-        event = orjson.loads(native)
+        try:
+            event = orjson.loads(native)
+        except orjson.JSONDecodeError as exc:
+            raise Invalid(f"the body is not valid JSON: {exc}") from None
         if not isinstance(event, dict):
             raise Rejected("a CloudEvent must be a JSON object")
         return [event]

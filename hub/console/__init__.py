@@ -17,11 +17,12 @@ from __future__ import annotations
 import hmac
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -41,6 +42,7 @@ HERE = Path(__file__).parent
 COOKIE = "lgsp_console"
 LANG_COOKIE = "lgsp_lang"
 LOCAL = timezone(timedelta(hours=7), "UTC+7")  # Viet Nam: no daylight saving
+DeliveryId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 REPLAY_LIMIT = 10_000  # dead letters one "replay matching" may put back
 
 
@@ -68,6 +70,13 @@ def _seconds(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
+
+
+def _cursor(text: str) -> int | None:
+    """A page cursor from the query; anything but a row id a store can hold: none."""
+    if text.isascii() and text.isdigit() and len(text) < 19:
+        return int(text)
+    return None
 
 
 def _parse_local(text: str | None) -> datetime | None:
@@ -348,7 +357,7 @@ def install(app: FastAPI, hub: Hub) -> None:
                 return see_other(f"/console/messages/{form['id']}")
         if form["status"] and form["status"] not in MESSAGE_STATUSES:
             raise Refused(400, "bad_status", value=form["status"])
-        cursor = int(form["cursor"]) if form["cursor"].isdigit() else None
+        cursor = _cursor(form["cursor"])
         items: list[dict[str, Any]] = []
         next_cursor = None
         if not form["id"]:
@@ -415,7 +424,7 @@ def install(app: FastAPI, hub: Hub) -> None:
             type=f["type"] or None,
             source=f["source"] or None,
             limit=50,
-            before=int(cursor) if cursor.isdigit() else None,
+            before=_cursor(cursor),
         )
         more = None
         if next_cursor:
@@ -486,7 +495,7 @@ def install(app: FastAPI, hub: Hub) -> None:
         return see_other("/console/dead-letters?" + urlencode({"replayed": done}))
 
     @router.get("/dead-letters/{delivery_id}")
-    async def dead_letter(request: Request, delivery_id: int) -> Response:
+    async def dead_letter(request: Request, delivery_id: DeliveryId) -> Response:
         who = await signed_in(request)
         found = await hub.db.read(inspect.get_dead_letter, delivery_id)
         if found is None:
@@ -494,7 +503,9 @@ def install(app: FastAPI, hub: Hub) -> None:
         return render(request, "dead_letter.html", {"d": found}, who=who)
 
     @router.get("/dead-letters/{delivery_id}/{action}")
-    async def confirm_dead_letter(request: Request, delivery_id: int, action: str) -> Response:
+    async def confirm_dead_letter(
+        request: Request, delivery_id: DeliveryId, action: str
+    ) -> Response:
         who = await signed_in(request)
         if action not in ("replay", "discard"):
             raise Refused(404, "not_found")
@@ -516,7 +527,7 @@ def install(app: FastAPI, hub: Hub) -> None:
         )
 
     @router.post("/dead-letters/{delivery_id}/{action}")
-    async def act_dead_letter(request: Request, delivery_id: int, action: str) -> Response:
+    async def act_dead_letter(request: Request, delivery_id: DeliveryId, action: str) -> Response:
         operator, _form = await acting(request, "operator")
         by = f"operator:{operator.name}"
         if action == "replay":
@@ -558,7 +569,7 @@ def install(app: FastAPI, hub: Hub) -> None:
             actor=q.get("actor") or None,
             action=q.get("action") or None,
             limit=100,
-            before=int(cursor) if cursor.isdigit() else None,
+            before=_cursor(cursor),
         )
         return render(
             request,

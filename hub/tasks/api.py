@@ -21,7 +21,7 @@ from datetime import date
 from typing import Annotated, Any, Protocol
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import BaseModel, Field
 
 from hub.api.auth import Caller, authenticate
@@ -58,6 +58,7 @@ async def acting(
 
 Acting = Annotated[Actor, Depends(acting)]
 Limit = Annotated[int, Query(ge=1, le=500)]
+TaskId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class HubLike(Protocol):
@@ -235,7 +236,7 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
 
     @router.get("/{task_id}")
     async def detail(
-        task_id: int, caller: Auth, official: Official = None, unit: UnitHeader = None
+        task_id: TaskId, caller: Auth, official: Official = None, unit: UnitHeader = None
     ) -> dict[str, Any]:
         """A task with its directive, work group, onward tasks, history and reports."""
         view = await hub.db.read(queries.task_detail, task_id, p.today())
@@ -245,7 +246,7 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
 
     @router.post("/{task_id}/progress", status_code=201)
     async def progress(
-        task_id: int,
+        task_id: TaskId,
         body: ProgressIn,
         who: Acting,
     ) -> dict[str, Any]:
@@ -257,7 +258,7 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
 
     @router.post("/{task_id}/complete")
     async def complete(
-        task_id: int,
+        task_id: TaskId,
         body: CompleteIn,
         who: Acting,
     ) -> dict[str, Any]:
@@ -267,7 +268,7 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
 
     @router.post("/{task_id}/assign", status_code=201)
     async def assign(
-        task_id: int,
+        task_id: TaskId,
         body: AssignIn,
         who: Acting,
     ) -> dict[str, Any]:
@@ -286,7 +287,7 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
 
     @router.post("/{task_id}/reassign")
     async def reassign(
-        task_id: int,
+        task_id: TaskId,
         body: AssigneeIn,
         who: Acting,
     ) -> dict[str, Any]:
@@ -296,7 +297,7 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
 
     @router.post("/{task_id}/reminders", status_code=201)
     async def remind_me(
-        task_id: int,
+        task_id: TaskId,
         body: ReminderIn,
         who: Acting,
     ) -> dict[str, Any]:

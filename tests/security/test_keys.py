@@ -113,7 +113,8 @@ def test_rate_limit_answers_429_with_retry_after_and_takes_nothing(
     raw = yaml.safe_load(path.read_text("utf-8"))
     raw["systems"][0]["rate_limit"] = {"per_second": 0.5, "burst": 3}
     path.write_text(yaml.safe_dump(raw), "utf-8")
-    settings = Settings(config=path, blob_dir=tmp_path / "blobs")
+    database = f"sqlite:///{tmp_path / 'hub.db'}"
+    settings = Settings(config=path, database_url=database, blob_dir=tmp_path / "blobs")
     with ThreadedHub(settings) as hub, hub.client(KEYS[SENDER]) as c:
         answers = [c.post("/api/v1/messages", json=note([DEST_A])) for _ in range(5)]
         assert [r.status_code for r in answers] == [202, 202, 202, 429, 429]
