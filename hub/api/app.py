@@ -25,7 +25,6 @@ from hub.api.native import native_router
 from hub.api.systems import systems_router
 from hub.console import REPLAY_LIMIT
 from hub.console.masking import masked
-from hub.console.queries import dead_letter_ids
 from hub.errors import NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
@@ -230,26 +229,15 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         """Replay every dead letter the filter matches (at most 10,000 per call), oldest
         first; each replay is audited, and the call itself with its filter and count."""
         operator = caller.require_operator("operator")
-        by = f"operator:{operator.name}"
-        ids = await hub.db.read(
-            dead_letter_ids,
+        matched, done = await hub.db.run(
+            inspect.replay_matching,
             destination=body.destination,
             type=body.type,
             source=body.source,
-            since=None,
+            by=f"operator:{operator.name}",
             limit=REPLAY_LIMIT,
         )
-        done = 0
-        for delivery_id in ids:
-            done += bool(await hub.db.run(inspect.replay, delivery_id, by=by))
-        await hub.db.run(
-            audit.record,
-            by,
-            "dead_letter.replay_matching",
-            None,
-            {"filter": body.model_dump(exclude_none=True), "replayed": done},
-        )
-        return {"matched": len(ids), "replayed": done, "more": len(ids) == REPLAY_LIMIT}
+        return {"matched": matched, "replayed": done, "more": matched == REPLAY_LIMIT}
 
     @app.get("/api/v1/audit", tags=["audit"])
     async def audit_trail(

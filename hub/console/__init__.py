@@ -447,11 +447,10 @@ def install(app: FastAPI, hub: Hub) -> None:
         who = await signed_in(request)
         f = dead_filter(request.query_params)
         ids = await hub.db.read(
-            queries.dead_letter_ids,
+            inspect.dead_letter_ids,
             destination=f["destination"] or None,
             type=f["type"] or None,
             source=f["source"] or None,
-            since=None,
             limit=REPLAY_LIMIT,
         )
         return render(
@@ -473,24 +472,13 @@ def install(app: FastAPI, hub: Hub) -> None:
     async def replay_matching(request: Request) -> Response:
         operator, form = await acting(request, "operator")
         f = dead_filter(form)
-        by = f"operator:{operator.name}"
-        ids = await hub.db.read(
-            queries.dead_letter_ids,
+        _matched, done = await hub.db.run(
+            inspect.replay_matching,
             destination=f["destination"] or None,
             type=f["type"] or None,
             source=f["source"] or None,
-            since=None,
+            by=f"operator:{operator.name}",
             limit=REPLAY_LIMIT,
-        )
-        done = 0
-        for delivery_id in ids:
-            done += bool(await hub.db.run(inspect.replay, delivery_id, by=by))
-        await hub.db.run(
-            audit.record,
-            by,
-            "dead_letter.replay_matching",
-            None,
-            {"filter": {k: v for k, v in f.items() if v}, "replayed": done},
         )
         return see_other("/console/dead-letters?" + urlencode({"replayed": done}))
 

@@ -217,30 +217,3 @@ def system_health(engine: sa.Engine, ids: Iterable[str]) -> dict[str, SystemHeal
                 ok, failed.at if failed else None, failed.detail if failed else None
             )
     return out
-
-
-def dead_letter_ids(
-    engine: sa.Engine,
-    *,
-    destination: str | None,
-    type: str | None,
-    source: str | None,
-    since: datetime | None,
-    limit: int,
-) -> list[int]:
-    """The dead deliveries a filter matches, oldest first (a replay by filter)."""
-    q = (
-        sa.select(deliveries.c.id)
-        .join(messages, messages.c.id == deliveries.c.message_id)
-        .where(deliveries.c.status == "dead")
-    )
-    if destination:
-        q = q.where(deliveries.c.destination == destination)
-    if type:
-        q = q.where(messages.c.type == type)
-    if source:
-        q = q.where(messages.c.source == source)
-    if since is not None:
-        q = q.where(deliveries.c.updated_at >= since)
-    with engine.connect() as conn:
-        return list(conn.execute(q.order_by(deliveries.c.id).limit(limit)).scalars())

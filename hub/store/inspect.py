@@ -138,17 +138,7 @@ def list_dead_letters(
     source: str | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Dead deliveries, newest first, with the message they belong to."""
-    q = (
-        sa.select(deliveries, messages.c.type, messages.c.source)
-        .join(messages, messages.c.id == deliveries.c.message_id)
-        .where(deliveries.c.status == "dead")
-    )
-    if destination:
-        q = q.where(deliveries.c.destination == destination)
-    if type:
-        q = q.where(messages.c.type == type)
-    if source:
-        q = q.where(messages.c.source == source)
+    q = _dead(sa.select(deliveries, messages.c.type, messages.c.source), destination, type, source)
     if before is not None:
         q = q.where(deliveries.c.id < before)
     q = q.order_by(deliveries.c.id.desc()).limit(limit + 1)
@@ -169,6 +159,59 @@ def list_dead_letters(
         for r in page
     ]
     return items, (page[-1].id if len(rows) > limit else None)
+
+
+def _dead(q: sa.Select[Any], destination: str | None, type: str | None, source: str | None) -> Any:
+    """`q` narrowed to dead deliveries matching a filter (each field given must match)."""
+    q = q.join(messages, messages.c.id == deliveries.c.message_id).where(
+        deliveries.c.status == "dead"
+    )
+    if destination:
+        q = q.where(deliveries.c.destination == destination)
+    if type:
+        q = q.where(messages.c.type == type)
+    if source:
+        q = q.where(messages.c.source == source)
+    return q
+
+
+def dead_letter_ids(
+    engine: sa.Engine,
+    *,
+    destination: str | None,
+    type: str | None,
+    source: str | None,
+    limit: int,
+) -> list[int]:
+    """The dead deliveries a filter matches, oldest first."""
+    q = _dead(sa.select(deliveries.c.id), destination, type, source)
+    with engine.connect() as conn:
+        return list(conn.execute(q.order_by(deliveries.c.id).limit(limit)).scalars())
+
+
+def replay_matching(
+    engine: sa.Engine,
+    *,
+    destination: str | None,
+    type: str | None,
+    source: str | None,
+    by: str,
+    limit: int,
+) -> tuple[int, int]:
+    """Replay the dead letters a filter matches, oldest first, at most `limit`; each in
+    its own transaction with its audit entry, then one entry for the whole action.
+    Returns (matched, replayed): a delivery replayed by someone else meanwhile is skipped."""
+    ids = dead_letter_ids(engine, destination=destination, type=type, source=source, limit=limit)
+    done = sum(replay(engine, delivery_id, by=by) for delivery_id in ids)
+    given = {"destination": destination, "type": type, "source": source}
+    audit.record(
+        engine,
+        by,
+        "dead_letter.replay_matching",
+        None,
+        {"filter": {k: v for k, v in given.items() if v}, "replayed": done},
+    )
+    return len(ids), done
 
 
 def get_dead_letter(engine: sa.Engine, delivery_id: int) -> dict[str, Any] | None:
