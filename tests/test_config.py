@@ -79,6 +79,7 @@ def test_demo_config_loads() -> None:
         "000.00.00.H29:qlvb",
         "000.00.12.H29:qlvb",
         "000.00.13.H29:qlvb",
+        "000.00.20.H29:qlvb",
         "000.00.00.H29:edoc",
         "000.00.12.H29:edoc",
         "000.00.00.A80:edoc",

@@ -21,7 +21,7 @@ SENDERS = {
     "000.00.12.H29:qlvb": "demo-key-stp",
     "000.00.13.H29:qlvb": "demo-key-snv",
 }
-RECIPIENTS = ["000.00.00.H29", "000.00.12.H29", "000.00.13.H29", "000.00.14.H29"]
+RECIPIENTS = ["000.00.00.H29", "000.00.12.H29", "000.00.13.H29", "000.00.20.H29"]
 TITLES = [
     "Giấy mời họp giao ban tuần",
     "Báo cáo tình hình thực hiện nhiệm vụ tháng",

@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 
 from hub.api import problems
 from hub.config import HubConfig, load_config
+from hub.keys import KeyRing
+from hub.ratelimit import RateLimits
 from hub.store.db import Database
 from hub.tasks import Platform
 from hub.tasks.api import tasks_router
@@ -31,6 +33,10 @@ KEYS = {"tasks": "key-tasks", "justice": "key-justice", "home": "key-home"}
 class StubHub:
     db: Database
     config: HubConfig
+
+    def __post_init__(self) -> None:
+        self.keys = KeyRing(self.config)
+        self.limits = RateLimits(self.config.systems)
 
 
 def write_config(directory: Path) -> Path:
