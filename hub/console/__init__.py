@@ -79,6 +79,15 @@ def _cursor(text: str) -> int | None:
     return None
 
 
+def _next_page(filters: dict[str, str], cursor: int | None) -> str | None:
+    """The query of the next page: the same filters, the next cursor; none at the end."""
+    if cursor is None:
+        return None
+    return "?" + urlencode(
+        {**{k: v for k, v in filters.items() if v and k != "cursor"}, "cursor": cursor}
+    )
+
+
 def _parse_local(text: str | None) -> datetime | None:
     """A `datetime-local` field (Viet Nam time) as UTC; empty -> None."""
     if not text:
@@ -376,9 +385,7 @@ def install(app: FastAPI, hub: Hub) -> None:
                 before=cursor,
                 source_only=None,
             )
-        more = None
-        if next_cursor:
-            more = "?" + urlencode({**{k: v for k, v in form.items() if v}, "cursor": next_cursor})
+        more = _next_page(form, next_cursor)
         return render(
             request,
             "messages.html",
@@ -426,9 +433,7 @@ def install(app: FastAPI, hub: Hub) -> None:
             limit=50,
             before=_cursor(cursor),
         )
-        more = None
-        if next_cursor:
-            more = "?" + urlencode({**{k: v for k, v in f.items() if v}, "cursor": next_cursor})
+        more = _next_page(f, next_cursor)
         return render(
             request,
             "dead_letters.html",
