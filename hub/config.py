@@ -33,6 +33,7 @@ from hub.envelope import nfc
 from hub.errors import ConfigError
 from hub.passwords import well_formed
 from hub.routing.rules import RoutingRule
+from hub.tls import normalise
 
 SCHEMAS = Path(__file__).parent / "schemas"
 ROLES = ("viewer", "operator", "admin")
@@ -428,6 +429,7 @@ class _Checker:
             self._connection(raw, at)
             self._key_hash(raw, at, f"system {sid}")
             self._rate_limit(raw, at, sid)
+            self._tls(raw, at, sid)
             first[sid] = self.doc.line(at + ("id",))
             systems[sid] = _system(raw, self._secret(raw.get("api_key"), at, f"system {sid}"))
         return systems
@@ -497,6 +499,25 @@ class _Checker:
                 at + ("rate_limit",),
                 f"rate_limit of {sid} must be {{per_second: > 0, burst: >= 1}}, not {limit!r}",
             )
+
+    def _tls(self, raw: Mapping[str, Any], at: JsonPath, sid: str) -> None:
+        """`tls_subject` (the client certificate naming the system) is unique;
+        `tls_required` (no key alone) needs one."""
+        subject = raw.get("tls_subject")
+        if subject is not None:
+            if not isinstance(subject, str) or "=" not in subject:
+                self.doc.add(at + ("tls_subject",), f"tls_subject of {sid} must read CN=...,O=...")
+            elif (key := "tls:" + normalise(subject)) in self.keys:
+                other, line = self.keys[key]
+                self.doc.add(
+                    at + ("tls_subject",), f"tls_subject of {sid} is that of {other} (line {line})"
+                )
+            else:
+                self.keys[key] = (f"system {sid}", self.doc.line(at))
+        required = raw.get("tls_required", False)
+        if not isinstance(required, bool) or (required and subject is None):
+            wrong = f"tls_required of {sid} must be true or false, with tls_subject"
+            self.doc.add(at + ("tls_required",), wrong)
 
     def _key_hash(self, raw: Mapping[str, Any], at: JsonPath, owner: str) -> str | None:
         """The `api_key_hash:` of a system or operator, checked: well formed, id unique."""

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from hub import audit
 from hub.config import HubConfig, Operator, System
 from hub.store.models import system_keys, utcnow
+from hub.tls import normalise
 
 PREFIX = "lgsp_"
 KEY = re.compile(r"^lgsp_([0-9a-f]{16})\.([A-Za-z0-9_-]{20,100})$")
@@ -71,6 +72,11 @@ class KeyRing:
     def __init__(self, config: HubConfig, issued: Iterable[Entry] = ()) -> None:
         self.config = config
         self._entries = {e.key_id: e for e in (*_from_config(config), *issued)}
+        self._subjects = {
+            normalise(str(s.options["tls_subject"])): s
+            for s in config.systems.values()
+            if s.options.get("tls_subject")
+        }
 
     def with_issued(self, issued: Iterable[Entry]) -> KeyRing:
         return KeyRing(self.config, issued)
@@ -91,6 +97,10 @@ class KeyRing:
             owner = self._owner(key)
             return self.config.systems.get(owner) if owner else None
         return self.config.system_by_key(key)
+
+    def by_subject(self, subject: str) -> System | None:
+        """The system a verified client certificate's subject names (mutual TLS)."""
+        return self._subjects.get(normalise(subject))
 
     def operator(self, key: str) -> Operator | None:
         if key.startswith(PREFIX):

@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     blob_dir: Path = Path("./var/blobs")
     host: str = "127.0.0.1"
     port: int = 8000
+    # HTTPS, and mutual TLS when a client CA is set (hub/tls.py): systems whose
+    # config names `tls_subject` are known by their certificate.
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    tls_client_ca: str | None = None
     max_body_bytes: int = 1_048_576
     # edXML packages (POST /api/v1/edoc/sendEdoc) are spooled to disk, not held:
     # real ones reach hundreds of MB.
@@ -44,6 +49,9 @@ class Settings(BaseSettings):
     # Safety net: a message or job waiting this long is enqueued again whatever its
     # mark says (workers drop a second copy of what is already done).
     stuck_seconds: float = 900.0
+    # How long a once-per-fleet job's lease lasts (hub/leases.py): a worker that dies
+    # holding one (a poller, the sweep) is replaced within this time.
+    lease_seconds: float = 15.0
 
     def sqlalchemy_url(self) -> str:
         """The database URL with the driver the hub uses (psycopg 3 for PostgreSQL)."""

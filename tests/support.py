@@ -129,11 +129,13 @@ def free_port() -> int:
 class ThreadedHub:
     """A hub (role all) serving its API on a real socket from a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **server: Any) -> None:
+        """`server`: more uvicorn options (HTTPS: hub.tls.uvicorn_options)."""
         self.settings = settings
         self.hub = Hub(settings)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if server.get("ssl_certfile") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             create_app(self.hub),
             host="127.0.0.1",
@@ -141,6 +143,7 @@ class ThreadedHub:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            **server,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

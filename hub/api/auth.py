@@ -1,15 +1,20 @@
-"""Who is calling: a registered system or an operator, by its Bearer key."""
+"""Who is calling: a registered system or an operator, by its Bearer key or (a system)
+by its client certificate (mutual TLS, hub/tls.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.config import Operator, System
 from hub.errors import Forbidden, Unauthorized
+from hub.tls import client_subject
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
 
 
 @dataclass(frozen=True)
@@ -38,19 +43,40 @@ class Caller:
 bearer = HTTPBearer(auto_error=False, description="A system's or an operator's API key")
 
 
+def identify(hub: Hub, request: Request, key: str | None) -> Caller | None:
+    """Who presents `key` and/or a verified client certificate; None when neither.
+
+    A certificate alone names its system; a key and a certificate must name the
+    same one; a system with `tls_required` is not accepted on its key alone.
+    """
+    subject = client_subject(request.scope)
+    by_cert = hub.keys.by_subject(subject) if subject else None
+    if subject and by_cert is None:
+        raise Unauthorized("the client certificate names no registered system")
+    if not key:
+        return Caller(system=by_cert) if by_cert else None
+    system = hub.keys.system(key)
+    if system is not None:
+        if by_cert is not None and by_cert.id != system.id:
+            raise Unauthorized("the key and the client certificate name different systems")
+        if by_cert is None and system.options.get("tls_required"):
+            raise Unauthorized(f"{system.id} must present its client certificate")
+        return Caller(system=system)
+    operator = hub.keys.operator(key)
+    if operator is not None and by_cert is None:
+        return Caller(operator=operator)
+    raise Unauthorized("unknown key")
+
+
 async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
-    """FastAPI dependency: the caller, or 401 for a missing or unknown key."""
-    if credentials is None or not credentials.credentials.strip():
-        raise Unauthorized("send 'Authorization: Bearer <key>' with a system or operator key")
+    """FastAPI dependency: the caller, or 401 for a missing or unknown key or certificate."""
     hub = request.app.state.hub
-    key = credentials.credentials.strip()
-    system = hub.keys.system(key)
-    if system is not None:
-        hub.limits.take(system.id)
-        return Caller(system=system)
-    operator = hub.keys.operator(key)
-    if operator is not None:
-        return Caller(operator=operator)
-    raise Unauthorized("unknown key")
+    key = credentials.credentials.strip() if credentials is not None else None
+    caller = identify(hub, request, key)
+    if caller is None:
+        raise Unauthorized("send 'Authorization: Bearer <key>' with a system or operator key")
+    if caller.system is not None:
+        hub.limits.take(caller.system.id)
+    return caller

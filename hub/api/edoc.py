@@ -37,6 +37,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from hub.api.auth import identify
 from hub.config import System
 from hub.connectors.edxml import (
     SENT,
@@ -140,7 +141,8 @@ async def guarded(work: Callable[[], Awaitable[Response]]) -> Response:
 
 def caller(hub: Hub, request: Request) -> System:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    system = hub.keys.system(key.strip()) if scheme.lower() == "bearer" else None
+    who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
+    system = who.system if who else None
     if system is None:
         raise Unauthorized("send 'Authorization: Bearer <key>' with a document system's key")
     hub.limits.take(system.id)
