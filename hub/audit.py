@@ -6,15 +6,19 @@ its own content and of the entry before it, so `verify` finds the first entry
 edited, removed or moved. Writers take a lock first (PostgreSQL: an advisory
 transaction lock; SQLite has one writer at a time), so the chain never forks.
 
-Actions recorded: console sign-in and sign-out, dead-letter replay and discard
-(one entry per delivery, plus one for a replay by filter), pause and resume,
-directory edits.
+Actions recorded: by operators, console sign-in and sign-out, dead-letter
+replay and discard (one entry per delivery, plus one for a replay by filter),
+pause and resume, directory edits, key rotation; by the hub itself (actor
+`hub`), every acceptance (`message.accept`: each message's id, source, type and
+the SHA-256 of its envelope as stored), delivery and dead letter
+(`delivery.settle`), one entry per group commit so that the chain costs one lock
+per batch, not per message.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,6 +74,31 @@ def append(
     return seq
 
 
+HUB = "hub"  # the actor of what the hub does by itself
+
+
+def accepted(conn: sa.Connection, stored: Sequence[tuple[str, str, str, str]]) -> None:
+    """One entry for messages stored in this transaction: (id, source, type, envelope)."""
+    if not stored:
+        return
+    listed = [[i, src, t, hashlib.sha256(env.encode()).hexdigest()] for i, src, t, env in stored]
+    target = stored[0][0] if len(stored) == 1 else None
+    append(conn, HUB, "message.accept", target, {"messages": listed})
+
+
+def settled(conn: sa.Connection, delivered: Sequence[list[str]], dead: Sequence[list[str]]) -> None:
+    """One entry for deliveries settled in this transaction: delivered as
+    [message id, destination], dead-lettered as [message id, destination, reason]."""
+    if not delivered and not dead:
+        return
+    detail: dict[str, Any] = {}
+    if delivered:
+        detail["delivered"] = list(delivered)
+    if dead:
+        detail["dead"] = list(dead)
+    append(conn, HUB, "delivery.settle", None, detail)
+
+
 def record(
     engine: sa.Engine,
     actor: str,
@@ -97,6 +126,7 @@ def entries(
     *,
     actor: str | None = None,
     action: str | None = None,
+    exclude_actor: str | None = None,
     limit: int = 100,
     before: int | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
@@ -104,6 +134,8 @@ def entries(
     q = sa.select(audit)
     if actor:
         q = q.where(audit.c.actor == actor)
+    if exclude_actor:
+        q = q.where(audit.c.actor != exclude_actor)
     if action:
         q = q.where(audit.c.action == action)
     if before is not None:

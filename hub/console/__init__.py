@@ -203,10 +203,16 @@ def install(app: FastAPI, hub: Hub) -> None:
         target = _safe_next(str(form.get("next", "")))
         operator = hub.config.operator(name)
         stored = operator.password_hash if operator else None
+        client = {"client": request.client.host if request.client else None}
+        wait = await hub.db.read(sessions.throttled, name)
+        if wait is not None:
+            failed = {"next": target, "throttled": -(-wait // 60), "name": name}
+            page = render(request, "login.html", failed, status=429)
+            page.headers["Retry-After"] = str(wait)
+            return page
         if not await hub.db.read(lambda _e: check_password(password, stored)):
-            await hub.db.run(
-                audit.record, f"console:{name[:100]}", "console.sign_in_failed", None, {}
-            )
+            actor = sessions.failed_actor(name)
+            await hub.db.run(audit.record, actor, "console.sign_in_failed", None, client)
             return render(
                 request, "login.html", {"next": target, "failed": True, "name": name}, status=401
             )
@@ -561,6 +567,8 @@ def install(app: FastAPI, hub: Hub) -> None:
             audit.entries,
             actor=q.get("actor") or None,
             action=q.get("action") or None,
+            # People's actions unless the hub's own are asked for (they are many).
+            exclude_actor=None if q.get("actor") else audit.HUB,
             limit=100,
             before=_cursor(cursor),
         )

@@ -30,6 +30,7 @@ EN: dict[str, str] = {
     "login.password": "Password",
     "login.submit": "Sign in",
     "login.failed": "Wrong name or password.",
+    "login.throttled": "Too many wrong passwords for this name. Try again in {minutes} min.",
     "overview.title": "Overview",
     "overview.accepted": "Messages accepted per minute (last 5 min)",
     "overview.live": "Refreshed every 5 seconds; last at {time}",
@@ -124,6 +125,8 @@ EN: dict[str, str] = {
     "routes.from_data": "the systems named at {pointer}",
     "routes.from_attribute": "the system named in attribute {name}",
     "audit.title": "Audit trail",
+    "audit.people": "People's actions",
+    "audit.hub": "The hub's own: acceptances, deliveries, dead letters",
     "error.title": "Not possible",
     "error.csrf": "The form expired or did not come from this console. Reload the page and"
     " try again.",
@@ -165,6 +168,7 @@ VI: dict[str, str] = {
     "login.password": "Mật khẩu",
     "login.submit": "Đăng nhập",
     "login.failed": "Sai tên hoặc mật khẩu.",
+    "login.throttled": "Nhập sai mật khẩu quá nhiều lần. Vui lòng thử lại sau {minutes} phút.",
     "overview.title": "Tổng quan",
     "overview.accepted": "Thông điệp tiếp nhận mỗi phút (5 phút qua)",
     "overview.live": "Tự cập nhật mỗi 5 giây; lần cuối lúc {time}",
@@ -259,6 +263,8 @@ VI: dict[str, str] = {
     "routes.from_data": "các hệ thống nêu tại {pointer}",
     "routes.from_attribute": "hệ thống nêu trong thuộc tính {name}",
     "audit.title": "Nhật ký thao tác",
+    "audit.people": "Thao tác của người dùng",
+    "audit.hub": "Hoạt động của hub: tiếp nhận, chuyển phát, thư không chuyển được",
     "error.title": "Không thực hiện được",
     "error.csrf": "Biểu mẫu đã hết hạn hoặc không đến từ bảng điều khiển này. Hãy tải lại"
     " trang và thử lại.",

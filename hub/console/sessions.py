@@ -16,9 +16,15 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from hub.store.models import console_sessions, utcnow
+from hub.store.models import audit, console_sessions, utcnow
 
 LIFETIME = timedelta(hours=8)
+# Sign-in throttling: after FAILURES wrong passwords for one name within WINDOW,
+# that name cannot sign in (even with the right password) until the oldest of
+# them is WINDOW old. The failures are the audit trail's, so every replica counts
+# the same ones; a guesser gets 5 tries per name per 15 minutes.
+FAILURES = 5
+WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -63,3 +69,28 @@ def find(engine: sa.Engine, token: str) -> Session | None:
 def end(engine: sa.Engine, token: str) -> None:
     with engine.begin() as conn:
         conn.execute(console_sessions.delete().where(console_sessions.c.token_hash == _hash(token)))
+
+
+def throttled(engine: sa.Engine, name: str) -> int | None:
+    """Seconds until `name` may try to sign in again, or None when it may now."""
+    since = utcnow() - WINDOW
+    q = (
+        sa.select(audit.c.at)
+        .where(
+            audit.c.actor == failed_actor(name),
+            audit.c.action == "console.sign_in_failed",
+            audit.c.at >= since,
+        )
+        .order_by(audit.c.at.desc())
+        .limit(FAILURES)
+    )
+    with engine.connect() as conn:
+        recent = conn.execute(q).scalars().all()
+    if len(recent) < FAILURES:
+        return None
+    return max(1, int((recent[-1] + WINDOW - utcnow()).total_seconds()) + 1)
+
+
+def failed_actor(name: str) -> str:
+    """The audit trail's actor of a failed sign-in as `name` (which may be no operator's)."""
+    return f"console:{name[:100]}"

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hub import audit
 from hub.store.models import deliveries, hops, messages, utcnow
 
 # Delivery statuses that end a delivery; the rest are still to do.
@@ -146,6 +147,8 @@ def accept(
             conn.execute(hops.insert(), _hop_rows(trace, now))
             if on_stored is not None:
                 on_stored(conn, [first[i] for i in fresh])
+            stored = [(i, first[i].source, first[i].type, first[i].envelope) for i in fresh]
+            audit.accepted(conn, stored)  # last: the chain's lock is held until the commit
         others = [i for i in first if i not in inserted]
         owner: dict[str, str] = {}
         if others:
@@ -277,6 +280,11 @@ def record_outcomes(engine: sa.Engine, outcomes: Sequence[Outcome]) -> None:
             ),
         )
         refresh_status(conn, {o.message_id for o in outcomes}, now)
+        audit.settled(
+            conn,
+            [[o.message_id, o.destination] for o in outcomes if o.status == "delivered"],
+            [[o.message_id, o.destination, o.detail or ""] for o in outcomes if o.status == "dead"],
+        )
 
 
 def refresh_status(conn: sa.Connection, ids: Iterable[str], now: datetime) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub import audit
 from hub.store.messages import Hop, _hop_rows, refresh_status
 from hub.store.models import deliveries, hops, messages, utcnow
 
@@ -99,4 +100,8 @@ def acknowledge(
         stage = "delivered" if ok else "dead_lettered"
         conn.execute(hops.insert(), _hop_rows([Hop(message_id, stage, detail, destination)], now))
         refresh_status(conn, [message_id], now)
+        if ok:
+            audit.settled(conn, [[message_id, destination]], [])
+        else:
+            audit.settled(conn, [], [[message_id, destination, detail]])
         return Acknowledged(new, True, found.created_at)
