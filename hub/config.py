@@ -152,6 +152,18 @@ class HubConfig:
             tuple((_digest(o.api_key), o) for o in self.operators if o.api_key),
         )
 
+    def secrets(self) -> list[str]:
+        """Every secret the config holds: keys, passwords in endpoints, outbound keys."""
+        found: list[str | None] = [o.api_key for o in self.operators]
+        for system in self.systems.values():
+            found += [system.api_key, urlsplit(system.endpoint or "").password]
+            found += [
+                value
+                for name, value in system.options.items()
+                if isinstance(value, str) and any(w in name for w in SECRET_WORDS)
+            ]
+        return [f for f in found if f]
+
     def system_by_key(self, key: str) -> System | None:
         """The system whose api key is `key`; the time taken does not tell which keys exist."""
         return _by_key(self._system_keys, key)
@@ -590,6 +602,7 @@ def _system(raw: Mapping[str, Any], api_key: str | None) -> System:
     )
 
 
+SECRET_WORDS = ("key", "secret", "password", "token")  # option names whose values are secret
 METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.azure.internal"}
 
 

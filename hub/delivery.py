@@ -76,7 +76,7 @@ class OutcomeWriter:
 def failed(system: System, job: Incoming, attempts: int, exc: Exception) -> Outcome:
     """The outcome of a failed try: retry later, or dead letter."""
     delivery_id, message_id = int(job.headers["delivery-id"]), str(job.headers["message-id"])
-    detail = getattr(exc, "detail", str(exc))
+    detail = logs.scrub(getattr(exc, "detail", str(exc)))  # shown in the console and API
     if isinstance(exc, Transient):
         delay = system.retry.next_delay(attempts + 1)
         if delay is not None:

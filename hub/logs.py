@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import orjson
 
@@ -62,17 +63,73 @@ class JsonFormatter(logging.Formatter):
                 value = bound.get(name)
             if value is not None:
                 line[name] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
+        if record.exc_text:  # set (and scrubbed) by SecretFilter
             line["exception"] = record.exc_text
+        elif record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return orjson.dumps(line, default=str).decode("utf-8")
 
 
 def configure(level: str, format: Literal["text", "json"] = "text") -> None:
-    """Send the process's logs to stderr at `level`, as text or JSON lines."""
+    """Send the process's logs to stderr at `level`, as text or JSON lines, with every
+    known secret (`keep_secret`) replaced by `***`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(SecretFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
+# Secrets ----------------------------------------------------------------------------------
+
+_secrets: set[str] = set()
+MIN_SECRET = 6  # shorter values would blank out ordinary words
+
+
+def keep_secret(*values: str | None) -> None:
+    """Register values that must never be written out (keys, passwords in URLs)."""
+    _secrets.update(v for v in values if v and len(v) >= MIN_SECRET)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced by `***`."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class SecretFilter(logging.Filter):
+    """Scrubs a record's message (arguments merged) and its exception text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _secrets:
+            message = record.getMessage()
+            clean = scrub(message)
+            if clean != message:
+                record.msg, record.args = clean, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = scrub(record.exc_text)
+        return True
+
+
+SECRET_PARAMS = ("key", "token", "secret", "password", "passwd", "sig", "signature", "apikey")
+
+
+def redact_url(url: str | None) -> str | None:
+    """`url` fit to show or log: the password of its user part and the values of
+    query parameters that look like credentials replaced by `***`."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{name}=***" if any(s in name.lower() for s in SECRET_PARAMS) else f"{name}={value}"
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import orjson
 
+from hub import logs
 from hub.broker import Transport, open_transport
 from hub.config import HubConfig, System, load_config
 from hub.connectors import connector_for_system, connector_key
@@ -62,6 +63,7 @@ class Hub:
     def __init__(self, settings: Settings, config: HubConfig | None = None) -> None:
         self.settings = settings
         self.config = config or load_config(settings.config)
+        logs.keep_secret(*self.config.secrets(), *settings.secrets())
         self.db = Database(settings.sqlalchemy_url())
         self.blobs = FileBlobStore(settings.blob_dir)
         self.transport: Transport = open_transport(settings.broker_url)

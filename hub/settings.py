@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -52,6 +53,11 @@ class Settings(BaseSettings):
     # How long a once-per-fleet job's lease lasts (hub/leases.py): a worker that dies
     # holding one (a poller, the sweep) is replaced within this time.
     lease_seconds: float = 15.0
+
+    def secrets(self) -> list[str]:
+        """The passwords in the database and broker URLs (a broker URL may list several)."""
+        urls = [self.database_url, *self.broker_url.split(";")]
+        return [p for p in (urlsplit(u.strip()).password for u in urls) if p]
 
     def sqlalchemy_url(self) -> str:
         """The database URL with the driver the hub uses (psycopg 3 for PostgreSQL)."""

@@ -183,8 +183,15 @@ def hub_env(settings: Settings, port: int) -> dict[str, str]:
 class HubProcess:
     """`hub serve` as a child process, for tests that kill it."""
 
-    def __init__(self, settings: Settings, role: str = "all", log: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        role: str = "all",
+        log: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
+        self.env = env or {}  # more HUB_* variables
         self.role = role
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -195,7 +202,7 @@ class HubProcess:
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--role", self.role, "--no-demo"],
-            env=hub_env(self.settings, self.port),
+            env=hub_env(self.settings, self.port) | self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from hub.api.auth import Caller, authenticate
 from hub.errors import Conflict, NotFound
+from hub.logs import redact_url
 from hub.runtime import Hub
 from hub.store.pauses import pause, paused, resume
 
@@ -46,7 +47,7 @@ def systems_router(hub: Hub) -> APIRouter:
                     "id": s.id,
                     "name": s.name,
                     "kind": s.kind,
-                    "endpoint": s.endpoint,
+                    "endpoint": redact_url(s.endpoint),
                     "may_send": list(s.may_send),
                     "may_receive": list(s.may_receive),
                     "paused": held.get(s.id),

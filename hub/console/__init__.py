@@ -32,6 +32,7 @@ from hub.config import Operator
 from hub.console import queries, sessions
 from hub.console.i18n import LANGUAGES, translator
 from hub.console.masking import masked
+from hub.logs import redact_url
 from hub.passwords import check_password
 from hub.runtime import Hub
 from hub.store import inspect
@@ -106,6 +107,7 @@ def install(app: FastAPI, hub: Hub) -> None:
     env.filters["seconds"] = _seconds
     env.filters["pretty"] = lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode()
     env.filters["json"] = lambda v: orjson.dumps(v).decode()
+    env.filters["redact_url"] = redact_url
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     def lang_of(request: Request) -> str:
