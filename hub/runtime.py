@@ -33,6 +33,7 @@ from hub.directory import Directory, load_entries
 from hub.ingest import Ingest
 from hub.keys import KeyRing
 from hub.keys import issued as issued_keys
+from hub.leases import Leased, holder_id
 from hub.marks import EnqueueMarks
 from hub.metrics import Metrics
 from hub.ratelimit import RateLimits
@@ -75,6 +76,7 @@ class Hub:
         self.writer = OutcomeWriter(self.db)
         self.connectors: dict[str, Connector] = {}
         self.role: Role = "all"
+        self.holder = holder_id()  # this process, as the holder of leases (hub/leases.py)
         self.paused: set[str] = set()  # destinations an operator paused, read every second
         self.keys = KeyRing(self.config)  # + the issued keys, read every second
         self.limits = RateLimits(self.config.systems)
@@ -145,19 +147,31 @@ class Hub:
             runners.append(worker.run)
         for system in self.config.systems.values():
             if system.kind == NationalAxisConnector.kind:
-                runners.append(self._poller(system).run)
+                runners.append(self._leased(f"poll:{system.id}", self._poller(system).run))
             elif system.kind == GovernmentOfficeConnector.kind:
-                runners.append(self._office_poller(system).run)
+                runners.append(self._leased(f"poll:{system.id}", self._office_poller(system).run))
         if self.platform is not None:
             runners += self._platform_runners(self.platform)
         if self.reporting is not None:
             runners += self._reporting_runners(self.reporting)
         if self.platform is not None or self.reporting is not None:
-            runners.append(OutboxRelay(self.db, self.transport).run)  # every outbox queue
+            relay = OutboxRelay(self.db, self.transport)  # every outbox queue
+            runners.append(self._leased("outbox", relay.run))
         if not self.in_process:
-            runners.append(self._sweep)
+            runners.append(self._leased("sweep", self._sweep))
         for run in runners:
             self._tasks.append(asyncio.create_task(self._supervise(run)))
+
+    def _leased(self, name: str, run: RunFn) -> RunFn:
+        """`run` in one process of the fleet at a time, under the lease `name`.
+
+        The in-process broker means one worker process, which runs it without a lease.
+        Relays and feeds of an outbox are leased too: two relays publish every row
+        twice, and two feeds sharing a queue hand ingest its events out of order.
+        """
+        if self.in_process:
+            return run
+        return Leased(self.db, name, self.holder, self.settings.lease_seconds, run).run
 
     def _poller(self, axis: System) -> NationalAxisPoller:
         """Pulls what the national axis holds for the city, as messages from `axis`."""
@@ -207,7 +221,10 @@ class Hub:
                     pass
 
         feed = IngestFeed(self.transport, platform.queue, accept)
-        return [feed.run, reminders]
+        return [
+            self._leased(f"feed:{platform.queue}", feed.run),
+            self._leased("reminders", reminders),
+        ]
 
     def _reporting_settings(self) -> Reporting | None:
         found = [s for s in self.config.systems.values() if s.kind == "reporting"]
@@ -236,7 +253,11 @@ class Hub:
                 except TimeoutError:
                     pass
 
-        return [IngestFeed(self.transport, reporting.queue, accept).run, schedule]
+        feed = IngestFeed(self.transport, reporting.queue, accept)
+        return [
+            self._leased(f"feed:{reporting.queue}", feed.run),
+            self._leased("reports", schedule),
+        ]
 
     def _office_poller(self, office: System) -> GovernmentOfficePoller:
         """Pulls new, changed and revoked directives from the Government Office's system."""

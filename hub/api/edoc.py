@@ -141,7 +141,12 @@ async def guarded(work: Callable[[], Awaitable[Response]]) -> Response:
 
 def caller(hub: Hub, request: Request) -> System:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
+    try:
+        who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
+    except Unauthorized as exc:
+        raise Unauthorized(
+            f"{exc.detail}: send 'Authorization: Bearer <key>' with a document system's key"
+        ) from None
     system = who.system if who else None
     if system is None:
         raise Unauthorized("send 'Authorization: Bearer <key>' with a document system's key")

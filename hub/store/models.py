@@ -10,6 +10,7 @@
 - `inbox`: ids a consumer has applied, for exactly-once application.
 - `outbox`: messages a state change must publish, committed with the change.
 - `cursors`: how far each poller of an external system has got, restart-safe.
+- `leases`: which process runs each once-per-fleet job (a poller, the sweep), until when.
 """
 
 from __future__ import annotations
@@ -190,6 +191,15 @@ audit = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+# Failed sign-ins of a name in a window (throttling); people's entries among the
+# hub's many (the console's default page).
+sa.Index("ix_audit_actor_at", audit.c.actor, audit.c.at)
+sa.Index(
+    "ix_audit_people",
+    audit.c.seq,
+    postgresql_where=audit.c.actor != "hub",
+    sqlite_where=audit.c.actor != "hub",
+)
 
 # Console sign-ins: the cookie carries a random token, the store its SHA-256 only.
 console_sessions = sa.Table(
@@ -215,4 +225,17 @@ system_keys = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("retired_at", UTCDateTime(timezone=True), nullable=True),
     sa.Column("retired_by", sa.String(200), nullable=True),
+)
+
+# Jobs that run once across the processes sharing the store (hub/leases.py): the
+# process holding a job's lease runs it until `expires_at`, renewing it; `term`
+# counts the holders, a fencing token.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("term", sa.Integer, nullable=False),
+    sa.Column("acquired_at", UTCDateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False),
 )
