@@ -94,8 +94,11 @@ def _connect(url: str) -> Any:
     conn: Any = Connection(  # type: ignore[no-untyped-call]
         url, heartbeat=HEARTBEAT, connect_timeout=CONNECT_TIMEOUT
     )
-    # One attempt: kombu's connect() retries once after 2 s; our threads back off themselves.
-    conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+    # One attempt per host of a failover list (`amqp://a;amqp://b`), at once: kombu's
+    # connect() would retry after 2 s; our threads back off themselves.
+    conn.ensure_connection(
+        max_retries=max(len(conn.alt), 1) - 1, interval_start=0, reraise_as_library_errors=False
+    )
     return conn
 
 

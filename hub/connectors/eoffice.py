@@ -2,7 +2,7 @@
 
 System: a document management system (QLVB-ĐH, e-office) that takes official
 documents and their status messages. Protocol: SOAP 1.1 document/literal,
-contracts/edxml/eoffice.wsdl (`sendDocument`, `sendStatus`), at the system's
+hub/connectors/edxml/eoffice.wsdl (`sendDocument`, `sendStatus`), at the system's
 `endpoint`. Standard: the request carries the whole edXML package (QCVN
 102:2016/BTTTT) as base64, with the hub's message id as `messageId` so the
 receiver can drop repeats, and the sender's organisation code as `from`.
@@ -51,7 +51,7 @@ from hub.connectors.edxml import (
 from hub.connectors.http import MAX_RECORDED_BODY, RETRYABLE, retry_after
 from hub.errors import Rejected, Transient
 
-WSDL = Path(__file__).resolve().parents[2] / "contracts" / "edxml" / "eoffice.wsdl"
+WSDL = Path(__file__).resolve().parent / "edxml" / "eoffice.wsdl"  # shipped in the package
 SERVICE, PORT = "EofficeService", "EofficePort"
 BATCH = 256 * 1024  # raw bytes base64-encoded per hop to the worker thread
 CLIENT_FAULTS = {"Client", "VersionMismatch", "MustUnderstand"}
@@ -70,7 +70,7 @@ class SoapCall:
 
 
 class EofficeConnector:
-    """Sends edXML packages to e-offices with the SOAP service of contracts/edxml/eoffice.wsdl.
+    """Sends edXML packages to e-offices with the SOAP service of hub/connectors/edxml/eoffice.wsdl.
 
     Args:
         blobs: where the attachments of the events' packages are stored.

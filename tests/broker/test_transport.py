@@ -293,3 +293,33 @@ def test_publisher_and_consumer_survive_broker_restart(
     assert 0 < confirmed_when_down < total, "the outage missed the stream"
     assert not missing, f"{len(missing)} numbers never received"
     assert confirmed == total
+
+
+@pytest.mark.rabbitmq
+def test_a_failover_list_reaches_the_node_that_answers(amqp_url: str, unique: str) -> None:
+    """`amqp://dead;amqp://alive`: a cluster's nodes listed in HUB_BROKER_URL; the hub
+    tries each in turn, at once, and works through the one that answers."""
+    with socket.socket() as s:  # a port nobody listens on: a node that is down
+        s.bind(("127.0.0.1", 0))
+        dead = f"amqp://guest:guest@127.0.0.1:{s.getsockname()[1]}//"
+    url = f"{dead};{amqp_url}"
+
+    async def run() -> list[Incoming]:
+        async with opened(url) as transport:
+            await transport.declare(unique)
+            await transport.publish(unique, [Outgoing(b"via the second node")])
+            consumer = transport.consume(unique, prefetch=1)
+            got = await take(consumer, 1)
+            await consumer.ack(got)
+            await consumer.close()
+            return got
+
+    started = time.monotonic()
+    try:
+        got = asyncio.run(run())
+    finally:
+        with Connection(amqp_url, connect_timeout=10) as conn:
+            for name in (unique, unique + ".dead"):
+                conn.channel().queue_delete(name)
+    assert [m.body for m in got] == [b"via the second node"]
+    assert time.monotonic() - started < DEADLINE
