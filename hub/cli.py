@@ -441,9 +441,6 @@ def db_upgrade() -> None:
     typer.echo("database is up to date")
 
 
-if __name__ == "__main__":
-    app()
-
 
 @app.command("demo-traffic")
 def demo_traffic(
@@ -573,3 +570,7 @@ def systems_new_key() -> None:
     key, key_id, salt, digest = new_key()
     typer.echo(f"key:          {key}")
     typer.echo(f"api_key_hash: {hash_line(key_id, salt, digest)}")
+
+
+if __name__ == "__main__":
+    app()
