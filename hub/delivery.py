@@ -196,8 +196,19 @@ class DeliveryWorker:
     def _release(self, delivery_ids: list[int], _: object) -> None:
         self._held.difference_update(delivery_ids)
 
+    def _withdrawn(self, event: dict[str, Any]) -> Rejected | None:
+        """The refusal of a type this system may no longer receive (its grant was
+        withdrawn after the message was routed: a queued or replayed delivery)."""
+        kind = str(event.get("type"))
+        if self.system.can_receive(kind):
+            return None
+        return Rejected(f"{self.system.id} may not receive {kind}; not delivered")
+
     async def _deliver(self, consumer: Consumer, job: Incoming, attempts: int) -> None:
         event = orjson.loads(job.body)
+        if refused := self._withdrawn(event):
+            await self._record(consumer, job, attempts, refused)
+            return
         attempt = self._metrics.attempt(self.system.id, [job], [event])
         try:
             result: Receipt | Transient | Rejected = await self._connector.deliver(
@@ -216,6 +227,14 @@ class DeliveryWorker:
         only the items that failed)."""
         assert isinstance(self._connector, BatchConnector)
         items = [(job.body, orjson.loads(job.body)) for job, _ in group]
+        refusals = [self._withdrawn(event) for _, event in items]
+        if any(refusals):
+            paired = list(zip(group, items, refusals, strict=True))
+            await asyncio.gather(*(self._record(consumer, j, n, r) for (j, n), _, r in paired if r))
+            group = [g for g, _, r in paired if r is None]
+            items = [i for _, i, r in paired if r is None]
+            if not group:
+                return
         attempt = self._metrics.attempt(
             self.system.id, [job for job, _ in group], [event for _, event in items]
         )

@@ -30,6 +30,7 @@ from hub.connectors.government_office import GovernmentOfficeConnector, Governme
 from hub.connectors.national_axis import NationalAxisConnector, NationalAxisPoller
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.directory import Directory, load_entries
+from hub.errors import Forbidden
 from hub.ingest import Ingest
 from hub.keys import KeyRing
 from hub.keys import issued as issued_keys
@@ -180,6 +181,10 @@ class Hub:
 
         async def accept(path: Path, organ: str, doc_id: str) -> None:
             event = await asyncio.to_thread(connector.decode_file, path, doc_id, sender=axis)
+            data = event["data"]
+            sender = str((data.get("sender") or data.get("from") or {}).get("organ_id"))
+            if self.directory.system_for(sender) != axis.id:  # a city organisation, say
+                raise Forbidden(f"{axis.id} does not carry packages of organisation {sender!r}")
             await self.ingest.accept(self.ingest.parse_event(axis, event))
 
         interval = float(axis.options.get("poll_seconds", 30))

@@ -35,7 +35,7 @@ from hub.tasks.connector import TaskPlatformConnector, platform_for
 from hub.tasks.onward import Assignee
 from hub.tasks.queries import TaskFilter
 from hub.tasks.status import STATUSES, Platform
-from hub.tasks.work import Actor, Unit
+from hub.tasks.work import Actor, Unit, within
 
 Auth = Annotated[Caller, Depends(authenticate)]
 Official = Annotated[str | None, Header(alias="X-Official", max_length=200)]
@@ -240,7 +240,10 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
     ) -> dict[str, Any]:
         """A task with its directive, work group, onward tasks, history and reports."""
         view = await hub.db.read(queries.task_detail, task_id, p.today())
-        if view is None or not visible(caller, view, official, unit):
+        own = caller.system is not None and (
+            await hub.db.read(within, view["unit"], caller.system.organ) if view else False
+        )
+        if view is None or not visible(caller, view, official, unit, own):
             raise NotFound(f"no task {task_id} visible to {caller.name}")
         return view
 
@@ -327,8 +330,11 @@ def overseer(caller: Caller, role: str) -> str:
     return f"operator:{caller.require_operator(role).name}"
 
 
-def visible(caller: Caller, view: dict[str, Any], official: str | None, unit: str | None) -> bool:
-    """Operators and the platform see every task; others the tasks of their unit or person."""
+def visible(
+    caller: Caller, view: dict[str, Any], official: str | None, unit: str | None, own: bool
+) -> bool:
+    """Operators and the platform see every task; others the tasks of their unit, or of
+    their person when the task's unit is within the caller's organisation (`own`)."""
     if caller.operator is not None:
         return True
     system = caller.require_system()
@@ -337,7 +343,7 @@ def visible(caller: Caller, view: dict[str, Any], official: str | None, unit: st
     units = {view["unit"], view["assigned_by_unit"]}
     people = {view["person"], *(m["person"] for m in view["members"])}
     return system.organ in units or (
-        official is not None and unit == system.organ and official in people
+        own and official is not None and unit == system.organ and official in people
     )
 
 

@@ -178,12 +178,13 @@ def save_units(engine: sa.Engine, units: Sequence[Unit], by: str, platform: Plat
 
 
 def may_see(conn: sa.Connection, task: sa.Row[Any], actor: Actor) -> bool:
-    """Operators, the task's unit and person, its work group, and whoever assigned it."""
-    if (
-        actor.operator
-        or actor.unit in (task.unit, task.assigned_by_unit)
-        or actor.person == task.person
-    ):
+    """Operators, the task's unit and person, its work group, and whoever assigned it
+    (a person only through their own organisation's system)."""
+    if actor.operator or actor.unit in (task.unit, task.assigned_by_unit):
+        return True
+    if not _within(conn, task.unit, actor.unit):
+        return False  # a person named in another organisation's task
+    if actor.person == task.person:
         return True
     q = sa.select(task_members.c.person).where(
         task_members.c.task == task.id, task_members.c.person == actor.person
@@ -194,12 +195,27 @@ def may_see(conn: sa.Connection, task: sa.Row[Any], actor: Actor) -> bool:
 def _may_act(conn: sa.Connection, task: sa.Row[Any], actor: Actor) -> bool:
     if actor.operator:
         return True
+    if not _within(conn, task.unit, actor.unit):
+        return False  # another organisation's task, whoever X-Official names
     if task.person is None:
         return bool(task.unit == actor.unit)
     q = sa.select(task_members.c.person).where(
         task_members.c.task == task.id, task_members.c.person == actor.person
     )
     return bool(actor.person == task.person) or conn.execute(q).first() is not None
+
+
+def _within(conn: sa.Connection, unit: str, own: str) -> bool:
+    """`unit` is `own` or one of its sub-units the platform knows."""
+    if unit == own:
+        return True
+    parent = conn.execute(sa.select(task_units.c.parent).where(task_units.c.code == unit))
+    return bool(parent.scalar() == own)
+
+
+def within(engine: sa.Engine, unit: str, own: str) -> bool:
+    with engine.connect() as conn:
+        return _within(conn, unit, own)
 
 
 def load_task(conn: sa.Connection, task_id: int) -> sa.Row[Any]:
