@@ -224,17 +224,25 @@ def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
     from hub.tls import uvicorn_options
 
     settings = hub.settings
-    uvicorn.run(
-        create_app(hub, role),
-        host=host,
-        port=port,
-        log_level=log_level,
-        # JSON logs: uvicorn's loggers go to the root handler set by hub.logs.configure.
-        log_config=None if hub.settings.log_format == "json" else LOGGING_CONFIG,
-        access_log=False,
-        timeout_graceful_shutdown=15,
-        **uvicorn_options(settings.tls_certfile, settings.tls_keyfile, settings.tls_client_ca),
-    )
+    # On SIGTERM uvicorn stops accepting, lets requests under way finish (15 s at most),
+    # stops the hub, then raises the signal again to the handler it found. The default
+    # one would end the process by SIGTERM (exit -15) after a clean stop; this one lets
+    # uvicorn return, so a graceful stop exits 0.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        uvicorn.run(
+            create_app(hub, role),
+            host=host,
+            port=port,
+            log_level=log_level,
+            # JSON logs: uvicorn's loggers go to the root handler set by hub.logs.configure.
+            log_config=None if hub.settings.log_format == "json" else LOGGING_CONFIG,
+            access_log=False,
+            timeout_graceful_shutdown=15,
+            **uvicorn_options(settings.tls_certfile, settings.tls_keyfile, settings.tls_client_ca),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 async def _run_worker(hub: Any) -> None:
@@ -439,7 +447,6 @@ def db_upgrade() -> None:
     db.upgrade()
     db.close()
     typer.echo("database is up to date")
-
 
 
 @app.command("demo-traffic")

@@ -127,6 +127,11 @@ class DeliveryWorker:
         self._resume_at = 0.0  # monotonic time before which a throttled destination waits
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop`; then finish the deliveries under way, record and ack them.
+
+        Jobs taken but not started go back to the queue. Cancelled (the hub's stop
+        timed out), it cancels the calls still under way before the consumer closes.
+        """
         limit = max(1, self.system.concurrency)
         consumer = self._transport.consume(self._queue, prefetch=limit)
         try:
@@ -139,13 +144,33 @@ class DeliveryWorker:
                 jobs = await consumer.get(max(free, 1), timeout=0.5)
                 if jobs:
                     await self._rest(stop)  # a 429 may have come while waiting for these
+                    if stop.is_set():  # taken while stopping: for another worker
+                        await consumer.nack(jobs, requeue=True)
+                        break
                     await self._start(consumer, jobs)
             if self._inflight:
                 await asyncio.wait(self._inflight)
             if self._acking is not None:
                 await self._acking
+        except asyncio.CancelledError:  # the hub's stop timed out
+            await self._abandon()
+            raise
         finally:
             await consumer.close()
+
+    async def _abandon(self) -> None:
+        """Cancel the deliveries still under way, before the consumer closes.
+
+        Closing the consumer returns their jobs to the queue, where another worker
+        takes them: a call left running here would race that worker's call to the
+        same destination (both see the delivery pending), outlive the hub's stop
+        and record its outcome after it. Cancelled, it records nothing; the job is
+        tried again.
+        """
+        tasks = list(self._inflight)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start(self, consumer: Consumer, jobs: list[Incoming]) -> None:
         ids = [int(j.headers["delivery-id"]) for j in jobs]

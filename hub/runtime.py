@@ -358,15 +358,31 @@ class Hub:
                 "recovery: %d messages to route, %d deliveries enqueued again", routed, pending
             )
 
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking work, finish what is held, close connections."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop taking work, finish what is held, close connections.
+
+        Args:
+            timeout: how long the tasks get to finish before they are cancelled; by
+                default enough for a delivery under way to end by its system's
+                `timeout` and have its outcome recorded (a call cut by the cancel
+                is sent again, by another worker).
+        """
+        if timeout is None:
+            calls = [self.config.systems[s].timeout for s in self.receivers()]
+            timeout = max([10.0, *calls]) + 5.0
         self._stop.set()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await self.ingest.drain()
+        try:
+            # Publishes wait for the broker's confirm, for ever while it is away (and
+            # the transport closes after this). Their rows are committed: the sweep
+            # enqueues what was never confirmed.
+            await asyncio.wait_for(self.ingest.drain(), 5.0)
+        except TimeoutError:
+            log.warning("stopping with delivery jobs the broker has not confirmed (swept later)")
         await self.writer.drain()
         await self.marks.flush()
         for close in self._closing:
