@@ -1097,8 +1097,10 @@ def test_a_system_may_not_act_for_another_organisations_official(
 
 
 def test_the_outbox_feed_dead_letters_what_the_platform_may_not_send(
-    start: Callable[..., Running], backend: dict[str, str]
+    backend: dict[str, str], start: Callable[..., Running]
 ) -> None:
+    # `backend` first: set up first, torn down last, so its queues are deleted after the
+    # hub stopped (a running hub's consumers would declare them again).
     """The platform may send completions but not progress reports: a progress report an
     official makes is refused by ingest, moved to the feed queue's dead letters, never
     stored nor delivered, and the completion after it still goes through."""
