@@ -31,6 +31,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 from hub.envelope import nfc
 from hub.errors import ConfigError
+from hub.logs import secret_name
 from hub.passwords import well_formed
 from hub.routing.rules import RoutingRule
 from hub.tls import normalise
@@ -160,7 +161,7 @@ class HubConfig:
             found += [
                 value
                 for name, value in system.options.items()
-                if isinstance(value, str) and any(w in name for w in SECRET_WORDS)
+                if isinstance(value, str) and secret_name(name)
             ]
         return [f for f in found if f]
 
@@ -602,7 +603,6 @@ def _system(raw: Mapping[str, Any], api_key: str | None) -> System:
     )
 
 
-SECRET_WORDS = ("key", "secret", "password", "token")  # option names whose values are secret
 METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.azure.internal"}
 
 

@@ -75,6 +75,11 @@ class Directory:
             return self.axis
         return None
 
+    def sends_for(self, system_id: str, organ_id: str) -> bool:
+        """True when `system_id` may send documents as `organ_id`: its own organisation,
+        or one the directory routes to it (the axis speaks for those outside the city)."""
+        return organ_id == system_id.partition(":")[0] or self.system_for(organ_id) == system_id
+
     def listed(self, organ_id: str) -> bool:
         """True when the API made an entry for `organ_id` (it overrides the config)."""
         return organ_id in self._entries

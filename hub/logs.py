@@ -116,7 +116,14 @@ class SecretFilter(logging.Filter):
         return True
 
 
-SECRET_PARAMS = ("key", "token", "secret", "password", "passwd", "sig", "signature", "apikey")
+# Names (of query parameters, of config options) whose values are credentials.
+SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "signature")
+
+
+def secret_name(name: str) -> bool:
+    """True when a query parameter or config option so named holds a credential."""
+    lowered = name.lower()
+    return lowered == "sig" or any(word in lowered for word in SECRET_WORDS)
 
 
 def redact_url(url: str | None) -> str | None:
@@ -129,7 +136,7 @@ def redact_url(url: str | None) -> str | None:
     if parts.password is not None:
         netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
     query = "&".join(
-        f"{name}=***" if any(s in name.lower() for s in SECRET_PARAMS) else f"{name}={value}"
+        f"{name}=***" if secret_name(name) else f"{name}={value}"
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

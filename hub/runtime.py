@@ -181,9 +181,9 @@ class Hub:
 
         async def accept(path: Path, organ: str, doc_id: str) -> None:
             event = await asyncio.to_thread(connector.decode_file, path, doc_id, sender=axis)
-            data = event["data"]
+            data = event["data"]  # a document names its `sender`, a status its `from`
             sender = str((data.get("sender") or data.get("from") or {}).get("organ_id"))
-            if self.directory.system_for(sender) != axis.id:  # a city organisation, say
+            if not self.directory.sends_for(axis.id, sender):  # a city organisation, say
                 raise Forbidden(f"{axis.id} does not carry packages of organisation {sender!r}")
             await self.ingest.accept(self.ingest.parse_event(axis, event))
 

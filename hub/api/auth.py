@@ -65,7 +65,7 @@ def identify(hub: Hub, request: Request, key: str | None) -> Caller | None:
     operator = hub.keys.operator(key)
     if operator is not None and by_cert is None:
         return Caller(operator=operator)
-    raise Unauthorized("unknown key")
+    raise Unauthorized("unknown key: send 'Authorization: Bearer <key>' with a registered one")
 
 
 async def authenticate(

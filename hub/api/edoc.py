@@ -141,12 +141,7 @@ async def guarded(work: Callable[[], Awaitable[Response]]) -> Response:
 
 def caller(hub: Hub, request: Request) -> System:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    try:
-        who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
-    except Unauthorized as exc:
-        raise Unauthorized(
-            f"{exc.detail}: send 'Authorization: Bearer <key>' with a document system's key"
-        ) from None
+    who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
     system = who.system if who else None
     if system is None:
         raise Unauthorized("send 'Authorization: Bearer <key>' with a document system's key")
@@ -212,7 +207,7 @@ def document_router(hub: Hub) -> APIRouter:
             organ = header(request, "from")
             if not system.can_send(kind):
                 raise Forbidden(f"{system.id} may not send {kind}")
-            if organ != system.organ and hub.directory.system_for(organ) != system.id:
+            if not hub.directory.sends_for(system.id, organ):
                 raise Forbidden(f"{system.id} does not send for organisation {organ!r}")
             path, digest = await spool(request, hub.blobs.tmp, limit)
             staging = FileBlobStore(path.with_suffix(".blobs"))

@@ -214,7 +214,7 @@ def install(app: FastAPI, hub: Hub) -> None:
             return page
         if not await hub.db.read(lambda _e: check_password(password, stored)):
             actor = sessions.failed_actor(name)
-            await hub.db.run(audit.record, actor, "console.sign_in_failed", None, client)
+            await hub.db.run(audit.record, actor, sessions.FAILED, None, client)
             return render(
                 request, "login.html", {"next": target, "failed": True, "name": name}, status=401
             )

@@ -24,6 +24,7 @@ LIFETIME = timedelta(hours=8)
 # them is WINDOW old. The failures are the audit trail's, so every replica counts
 # the same ones; a guesser gets 5 tries per name per 15 minutes.
 FAILURES = 5
+FAILED = "console.sign_in_failed"  # the audit trail's action of a wrong password
 WINDOW = timedelta(minutes=15)
 
 
@@ -78,7 +79,7 @@ def throttled(engine: sa.Engine, name: str) -> int | None:
         sa.select(audit.c.at)
         .where(
             audit.c.actor == failed_actor(name),
-            audit.c.action == "console.sign_in_failed",
+            audit.c.action == FAILED,
             audit.c.at >= since,
         )
         .order_by(audit.c.at.desc())

@@ -100,8 +100,6 @@ def acknowledge(
         stage = "delivered" if ok else "dead_lettered"
         conn.execute(hops.insert(), _hop_rows([Hop(message_id, stage, detail, destination)], now))
         refresh_status(conn, [message_id], now)
-        if ok:
-            audit.settled(conn, [[message_id, destination]], [])
-        else:
-            audit.settled(conn, [], [[message_id, destination, detail]])
+        delivered = [[message_id, destination]] if ok else []
+        audit.settled(conn, delivered, [] if ok else [[message_id, destination, detail]])
         return Acknowledged(new, True, found.created_at)
