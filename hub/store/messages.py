@@ -288,8 +288,17 @@ def record_outcomes(engine: sa.Engine, outcomes: Sequence[Outcome]) -> None:
 
 
 def refresh_status(conn: sa.Connection, ids: Iterable[str], now: datetime) -> None:
-    """Recompute each message's status from its deliveries."""
-    ids = list(ids)
+    """Recompute each message's status from its deliveries.
+
+    On PostgreSQL the messages' rows are locked first (in id order): two workers
+    settling deliveries of one message at once then count in turn, the second
+    seeing the first's committed outcome, instead of both counting before either
+    commits and the later write leaving a stale status.
+    """
+    ids = sorted(set(ids))
+    if conn.dialect.name == "postgresql":
+        lock = sa.select(messages.c.id).where(messages.c.id.in_(ids)).order_by(messages.c.id)
+        conn.execute(lock.with_for_update())
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     q = (
         sa.select(deliveries.c.message_id, deliveries.c.status, sa.func.count())
