@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -32,7 +33,8 @@ ASSIGNED = "vn.lgsp.directive.assigned.v1"
 DIRECTIVES = [ASSIGNED, "vn.lgsp.directive.updated.v1", "vn.lgsp.directive.revoked.v1"]
 REPORTS = ["vn.lgsp.directive.progress.v1", "vn.lgsp.directive.completed.v1"]
 DELAYS = [0.2, 0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-OFFICIAL = {"X-Official": "cb-001", "X-Unit": CITY}
+# The platform's front end speaks for the official (an operator is not an official).
+OFFICIAL = {"X-Official": "cb-001", "X-Unit": CITY, "X-Official-Name": quote("Nguyễn Văn An")}
 
 
 def config(tmp_path: Path, office: str, sink: str) -> Path:
@@ -122,7 +124,7 @@ class Loop:
         return found[0] if found else {}
 
     def report(self, task_id: int, percent: int, text: str) -> None:
-        with self.hub.client(OPS_KEY) as c:
+        with self.hub.client("k-tasks") as c:
             r = c.post(
                 f"/api/v1/tasks/{task_id}/progress",
                 json={"percent": percent, "text": text},
@@ -131,7 +133,7 @@ class Loop:
             assert r.status_code == 201, r.text
 
     def complete(self, task_id: int, summary: str) -> None:
-        with self.hub.client(OPS_KEY) as c:
+        with self.hub.client("k-tasks") as c:
             r = c.post(
                 f"/api/v1/tasks/{task_id}/complete", json={"summary": summary}, headers=OFFICIAL
             )
@@ -180,6 +182,8 @@ def test_directive_loop_with_an_outage(loop: Loop) -> None:
     )
     assert [r["kind"] for r in got] == ["progress", "progress", "progress", "completion"]
     assert [r["body"].get("TyLeHoanThanh") for r in got[:3]] == [30, 60, 90]
+    # The office reads who reported by name, never by person id.
+    assert {r["body"]["NguoiBaoCao"]["HoTen"] for r in got} == {"Nguyễn Văn An"}
     assert all(r["repeats"] == 0 for r in got)
     done = wait_until(
         lambda: (

@@ -1,16 +1,22 @@
 """The task platform's API for officials and operators, under /api/v1/tasks.
 
-Who calls (this iteration, before officials sign in themselves): an operator key,
-or a system key, with the official named in headers:
+Who calls (this iteration, before officials sign in themselves): a system key, with
+the official named in headers; operators read.
 
 - `X-Official: <person id>` and `X-Unit: <unit code>` say who acts; `X-Official-Name`
-  (percent-encoded UTF-8) optionally gives their name for reports.
+  (percent-encoded UTF-8) gives their name, which a report sent to the office needs
+  unless the task already knows it.
 - The task platform's own system (kind `task_platform`, its front end) speaks for
   any unit; another system only for units of its organisation (X-Unit equal to its
-  organisation code); an operator for any unit (role `operator` to write, `viewer`
-  to read) and sees every task.
+  organisation code). An operator is not an official: operators read every task
+  (role `viewer`) but never act as an official (403).
 - The dashboard, the flags and the units are for operators and the platform's system;
   editing units needs role `operator`.
+- Order of the answers on a task: 401 (key), 403 (the key may not speak for X-Unit,
+  or is an operator's), 422 (a body of the wrong shape: it says nothing of any task),
+  404 (a task the official may not see, exactly as for one that does not exist), 403
+  (seen but not theirs to act on), then 409/422 (the task's own rules).
+- Every action taken for an official is in the audit trail (actor: the system).
 
 Errors are hub.errors, which the app renders as problem+json.
 """
@@ -50,10 +56,16 @@ async def acting(
     name: OfficialName = None,
 ) -> Actor:
     """The official acting (X-Official, X-Unit), checked against the caller's key."""
+    if caller.operator is not None:
+        raise Forbidden(
+            f"operator {caller.operator.name} is not an official: an official acts through the "
+            "task platform's key or their organisation's system key"
+        )
     if not official or not unit:
         raise Invalid("send X-Official (person id) and X-Unit (unit code) to act")
     speak_for(caller, unit, write=True)
-    return Actor(official, unit, nfc(unquote(name)) if name else None, caller.operator is not None)
+    system = caller.require_system()
+    return Actor(official, unit, nfc(unquote(name)) if name else None, via=system.id)
 
 
 Acting = Annotated[Actor, Depends(acting)]
@@ -156,8 +168,10 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
         if not official or not unit:
             raise Invalid("send X-Official (person id) and X-Unit (unit code)")
         speak_for(caller, unit, write=False)
+        # A system's official sees their tasks within its organisation only, as in detail().
+        own = None if overseeing(caller) else unit
         where = TaskFilter(
-            official, None, _status(status), source, deadline_from, deadline_to, limit
+            official, None, _status(status), source, deadline_from, deadline_to, limit, own
         )
         return {"items": await hub.db.read(queries.list_tasks, where, p.today())}
 
@@ -244,7 +258,7 @@ def tasks_router(hub: HubLike, platform: Platform | None = None) -> APIRouter:
             await hub.db.read(within, view["unit"], caller.system.organ) if view else False
         )
         if view is None or not visible(caller, view, official, unit, own):
-            raise NotFound(f"no task {task_id} visible to {caller.name}")
+            raise NotFound(f"no task {task_id}")  # the same whether it exists or not
         return view
 
     @router.post("/{task_id}/progress", status_code=201)
@@ -321,6 +335,13 @@ def speak_for(caller: Caller, unit: str, *, write: bool) -> None:
     system = caller.require_system()
     if system.kind != TaskPlatformConnector.kind and system.organ != unit:
         raise Forbidden(f"{system.id} may act only for its own organisation {system.organ}")
+
+
+def overseeing(caller: Caller) -> bool:
+    """Operators and the platform's own system see every unit's tasks."""
+    if caller.operator is not None:
+        return True
+    return caller.require_system().kind == TaskPlatformConnector.kind
 
 
 def overseer(caller: Caller, role: str) -> str:

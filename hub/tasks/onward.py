@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from hub.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from hub.tasks.status import Platform
 from hub.tasks.tables import personal_reminders, task_members, task_units, tasks
-from hub.tasks.work import Actor, acting, load_task, may_see, record, still_open
+from hub.tasks.work import Actor, acting, audited, load_task, may_see, record, still_open
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ def assign(
             "assigned_onward",
             f"task {task} to {_who(unit, to)}",
         )
+        audited(conn, actor, "task.assign", parent.id, onward=task, to=_who(unit, to))
         return task
 
 
@@ -92,7 +93,9 @@ def instant(
     """Create a task without a directive ("giao việc nhanh"); returns the task id."""
     with engine.begin() as conn:
         unit = _target_unit(conn, to.unit or actor.unit, actor.unit)
-        return _insert(conn, platform, actor, to, unit, title, note, deadline)
+        task = _insert(conn, platform, actor, to, unit, title, note, deadline)
+        audited(conn, actor, "task.instant", task, to=_who(unit, to))
+        return task
 
 
 def reassign(
@@ -106,6 +109,8 @@ def reassign(
     """Give an onward or instant task to another unit or person (whoever assigned it)."""
     with engine.begin() as conn:
         task = load_task(conn, task_id)
+        if not may_see(conn, task, actor):
+            raise NotFound(f"no task {task_id}")  # as if there were none
         if task.role not in ("assigned", "instant"):
             raise Conflict(f"task {task_id} comes with its directive and cannot be reassigned")
         if not (actor.operator or task.assigned_by_unit == actor.unit):
@@ -133,6 +138,7 @@ def reassign(
             "reassigned",
             f"{before} -> {_who(unit, to)}" + (f": {note}" if note else ""),
         )
+        audited(conn, actor, "task.reassign", task_id, to=_who(unit, to))
 
 
 def add_personal_reminder(
@@ -144,14 +150,16 @@ def add_personal_reminder(
     note: str | None = None,
 ) -> int:
     """A reminder the actor sets for themself on a task they may see; returns its id."""
-    if remind_on < platform.today():
-        raise Invalid(
-            "a reminder cannot be set in the past", errors=[FieldError("/remind_on", "in the past")]
-        )
     with engine.begin() as conn:
         task = load_task(conn, task_id)
         if not may_see(conn, task, actor):
-            raise NotFound(f"no task {task_id} visible to {actor.person}")
+            raise NotFound(f"no task {task_id}")  # as if there were none
+        if remind_on < platform.today():
+            raise Invalid(
+                "a reminder cannot be set in the past",
+                errors=[FieldError("/remind_on", "in the past")],
+            )
+        audited(conn, actor, "task.remind", task_id, remind_on=remind_on.isoformat())
         return int(
             conn.execute(
                 personal_reminders.insert()

@@ -40,6 +40,7 @@ class TaskFilter:
     deadline_from: date | None = None
     deadline_to: date | None = None
     limit: int = 100
+    within: str | None = None  # only tasks of this unit or of its sub-units the platform knows
 
 
 def _deadline() -> sa.ColumnElement[Any]:
@@ -64,6 +65,9 @@ def list_tasks(engine: sa.Engine, where: TaskFilter, today: date) -> list[dict[s
         q = q.where(sa.or_(tasks.c.person == where.person, tasks.c.id.in_(members)))
     if where.unit is not None:
         q = q.where(tasks.c.unit == where.unit)
+    if where.within is not None:
+        subunits = sa.select(task_units.c.code).where(task_units.c.parent == where.within)
+        q = q.where(sa.or_(tasks.c.unit == where.within, tasks.c.unit.in_(subunits)))
     if where.status is not None:
         q = q.where(_status(today) == where.status)
     if where.source == "instant":

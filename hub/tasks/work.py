@@ -4,9 +4,16 @@ Every function takes the engine first (for `Database.run`), does its work in one
 transaction and raises hub.errors: NotFound (no such task), Forbidden (not the
 actor's task), Conflict (the task is closed), Invalid (bad target or date).
 
-Who may act (the actor is an official of a unit; an operator may act anywhere):
+Who may act (the actor is an official of a unit, spoken for by a system's key):
 a task assigned to a person is theirs and their work group's; a task assigned to
 a unit is every official's of that unit; reassigning is for whoever assigned it.
+
+Order of the checks, the same for every action on a task: a task the actor may not
+see answers NotFound whatever the body says (the caller learns nothing of it); a
+task they see but may not act on answers Forbidden; then the task's own rules
+(Conflict when closed, Invalid for a deadline past the task's own or a reminder in
+the past). Every action is written to the audit trail in its transaction, with the
+system whose key spoke (`Actor.via`) as the actor and the official in its detail.
 
 Progress and completion of a directive's `lead` task also write
 `directive.progress.v1` / `directive.completed.v1` to the outbox in the same
@@ -25,7 +32,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.errors import Conflict, Forbidden, NotFound
+from hub import audit
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.tasks import events
 from hub.tasks.apply import lock_directive
 from hub.tasks.status import Platform, status_of
@@ -41,12 +49,13 @@ from hub.tasks.tables import (
 
 @dataclass(frozen=True)
 class Actor:
-    """An official acting on the platform (or an operator, who may act on any task)."""
+    """An official acting on the platform, and the system whose key speaks for them."""
 
     person: str
     unit: str
     name: str | None = None
-    operator: bool = False
+    operator: bool = False  # kept for the hub's own callers; the API never sets it
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,15 @@ def report_progress(
     """Record a progress report; returns its report id and the event id (lead task only)."""
     with engine.begin() as conn:
         task, directive = acting(conn, platform, actor, task_id)
+        to_office = directive is not None and task.role == "lead"
+        actor = named(conn, task, actor, required=to_office)
         now, report_id = platform.now(), events.new_id()
         _report(conn, task.id, report_id, "progress", percent, text, attachments, actor, now)
         conn.execute(tasks.update().where(tasks.c.id == task.id).values(percent=percent))
         record(conn, now, task.id, actor, "progress", f"{percent}%: {text[:200]}")
+        audited(conn, actor, "task.progress", task.id, percent=percent, report=report_id)
         event_id = None
-        if directive is not None and task.role == "lead":
+        if to_office:
             data = {
                 "directive_id": directive.directive_id,
                 "report_id": report_id,
@@ -99,13 +111,16 @@ def complete(
     """Complete a task; the lead task completes its directive (and closes the directive's tasks)."""
     with engine.begin() as conn:
         task, directive = acting(conn, platform, actor, task_id)
+        to_office = directive is not None and task.role == "lead"
+        actor = named(conn, task, actor, required=to_office)
         now, today, report_id = platform.now(), platform.today(), events.new_id()
         _report(conn, task.id, report_id, "completion", 100, summary, attachments, actor, now)
         done = {"completed_at": now, "completed_on": today, "percent": 100, "updated_at": now}
         conn.execute(tasks.update().where(tasks.c.id == task.id).values(**done))
         record(conn, now, task.id, actor, "completed", summary[:200])
+        audited(conn, actor, "task.complete", task.id, report=report_id)
         event_id = None
-        if directive is not None and task.role == "lead":
+        if to_office:
             others = conn.execute(
                 sa.select(tasks.c.id).where(
                     tasks.c.directive == directive.id,
@@ -242,6 +257,8 @@ def acting(
             sa.select(directives).where(directives.c.id == task.directive)
         ).one()
         task = load_task(conn, task_id)  # as it stands once the lock is ours
+    if not may_see(conn, task, actor):
+        raise NotFound(f"no task {task_id}")  # as if there were none
     if not _may_act(conn, task, actor):
         raise Forbidden(f"task {task_id} is not {actor.person}'s ({actor.unit}) to act on")
     still_open(task)
@@ -289,6 +306,40 @@ def record(
             task=task, at=at, actor=actor.person, action=action, detail=detail
         )
     )
+
+
+def audited(
+    conn: sa.Connection, actor: Actor, action: str, task: int, **detail: Any
+) -> None:
+    """The audit entry of an action taken for an official (in the action's transaction)."""
+    if actor.via is None:
+        return  # the hub's own work (tests, tools), not a caller speaking for someone
+    who = {"official": actor.person, "unit": actor.unit, "name": actor.name}
+    audit.append(conn, actor.via, action, f"task:{task}", {**who, **detail})
+
+
+def named(conn: sa.Connection, task: sa.Row[Any], actor: Actor, *, required: bool) -> Actor:
+    """The actor with their name: as sent, else as the task knows them (its person or a
+    member of its work group). A report that leaves for the office needs one: the
+    office reads the reporter's name, never a person id."""
+    if actor.name:
+        return actor
+    name = task.person_name if task.person == actor.person else None
+    if name is None:
+        name = conn.execute(
+            sa.select(task_members.c.person_name).where(
+                task_members.c.task == task.id, task_members.c.person == actor.person
+            )
+        ).scalar()
+    if name:
+        return Actor(actor.person, actor.unit, name, actor.operator, actor.via)
+    if required:
+        raise Invalid(
+            f"the report on task {task.id} goes to whoever assigned its directive, who reads "
+            f"the reporter's name: send X-Official-Name (percent-encoded UTF-8) for "
+            f"{actor.person}",
+        )
+    return actor
 
 
 def _reporter(conn: sa.Connection, actor: Actor) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 import sqlalchemy as sa
@@ -15,6 +16,9 @@ from hub.store.models import outbox
 from hub.tasks import Platform, apply
 from hub.tasks.apply import Outcome
 from hub.validation import Validators
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 GOV = "000.00.00.G01:nhiemvu"  # the Government Office's task-tracking system
 CITY = "000.00.00.H29:nhiemvu"  # the City People's Committee's
@@ -122,3 +126,22 @@ def published(db: Database) -> list[dict[str, Any]]:
     for row in rows:
         assert row.queue == "tasks.outbox"
     return [orjson.loads(r.body) for r in rows]
+
+
+def as_(
+    key: str, official: str | None = None, unit: str | None = None, name: str = ""
+) -> dict[str, str]:
+    """Headers of a caller with `key`, speaking for `official` of `unit` (named `name`)."""
+    headers = {"authorization": f"Bearer {key}"}
+    if official:
+        headers["x-official"] = official
+    if unit:
+        headers["x-unit"] = unit
+    if name:
+        headers["x-official-name"] = quote(name)
+    return headers
+
+
+def lead_task(client: TestClient) -> int:
+    items = client.get("/api/v1/tasks", headers=as_("key-justice", unit=JUSTICE)).json()["items"]
+    return int(next(t["id"] for t in items if t["role"] == "lead"))
