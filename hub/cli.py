@@ -110,7 +110,8 @@ def serve(
     demo: Annotated[
         bool | None,
         typer.Option(
-            help="also run the demo destination simulator (default: on with the demo config)"
+            help="also run the demo's simulators (default: on with the demo config and --role "
+            "all; with split roles give --demo to one process only, their ports are fixed)"
         ),
     ] = None,
 ) -> None:
@@ -128,7 +129,8 @@ def serve(
 
     hub = Hub(settings, config)
     sink, offices = None, []
-    if demo if demo is not None else Path(settings.config).resolve() == DEMO_CONFIG.resolve():
+    is_demo = Path(settings.config).resolve() == DEMO_CONFIG.resolve()
+    if demo if demo is not None else (is_demo and role == "all"):
         from adapters.sink import RecordingSink
 
         sink = RecordingSink(port=9101).start()
@@ -136,6 +138,11 @@ def serve(
         offices = _demo_eoffices(f"http://{host or settings.host}:{port or settings.port}", config)
         offices += _demo_government_office(config)
         offices += _demo_portal(config)
+    where = f"http://{host or settings.host}:{port or settings.port}"
+    typer.echo(
+        ("hub worker running" if role == "worker" else f"hub ({role}) serving on {where}")
+        + " in the foreground: Ctrl-C stops it; run other commands from another terminal"
+    )
     try:
         if role == "worker":
             asyncio.run(_run_worker(hub))
@@ -311,7 +318,19 @@ def trace(message_id: str) -> None:
         )
     for h in found["trace"]:
         where = f" {h['destination']}" if h["destination"] else ""
-        typer.echo(f"  {h['at']}  {h['stage']}{where}  {h['detail'] or ''}".rstrip())
+        typer.echo(f"  {vietnam_time(h['at'])}  {h['stage']}{where}  {h['detail'] or ''}".rstrip())
+
+
+def vietnam_time(at: str | None) -> str:
+    """An RFC 3339 time as the CLI shows every time: in Vietnam (UTC+07:00), with the offset."""
+    if not at:
+        return ""
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(timezone(timedelta(hours=7))).isoformat(timespec="milliseconds")
 
 
 @dead_letters.command("list")
@@ -443,10 +462,19 @@ def bench(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""
-    db = _database(_settings())
+    from hub.store.db import Database, revision
+
+    db = Database(_settings().sqlalchemy_url())
+    before = revision(db.engine)
     db.upgrade()
+    after = revision(db.engine)
     db.close()
-    typer.echo("database is up to date")
+    if before is None:
+        typer.echo(f"database created: schema at revision {after}")
+    elif before != after:
+        typer.echo(f"database upgraded from revision {before} to {after}")
+    else:
+        typer.echo(f"database was up to date (revision {after}); nothing applied")
 
 
 @app.command("demo-traffic")

@@ -53,6 +53,7 @@ MAX_RETRY_AFTER = 86_400.0
 TURN_WAIT = 1.0  # seconds an ordered job waits before looking again for its turn
 PAUSE_POLL = 0.5  # seconds between looks at whether a paused destination was resumed
 THROTTLE_WAIT = 1.0  # seconds a rate-limited destination rests when it names no Retry-After
+DEAD_WARN_EVERY = 10.0  # seconds between two dead-letter warnings of one destination
 
 
 class OutcomeWriter:
@@ -95,6 +96,37 @@ def failed(system: System, job: Incoming, attempts: int, exc: Exception) -> Outc
     return Outcome(delivery_id, message_id, system.id, "dead", detail)
 
 
+class DeadLetterWarnings:
+    """A warning in the server's log per dead letter, at most one line per destination
+    every `every` seconds; the line after a quiet spell counts those held back."""
+
+    def __init__(
+        self, every: float = DEAD_WARN_EVERY, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.every, self._clock = every, clock
+        self._last: float | None = None
+        self._held = 0
+
+    def dead(self, outcome: Outcome) -> bool:
+        """Log `outcome` unless a line was written less than `every` s ago; True if logged."""
+        now = self._clock()
+        if self._last is not None and now - self._last < self.every:
+            self._held += 1
+            return False
+        more = f" (and {self._held} more since the last warning)" if self._held else ""
+        log.warning(
+            "dead letter: message %s to %s: %s%s; replay it from the console or with "
+            "hub dead-letters replay %d",
+            outcome.message_id,
+            outcome.destination,
+            outcome.detail,
+            more,
+            outcome.delivery_id,
+        )
+        self._last, self._held = now, 0
+        return True
+
+
 class DeliveryWorker:
     """Delivers the jobs of one destination's queue through its connector."""
 
@@ -125,6 +157,7 @@ class DeliveryWorker:
         size = int(system.options.get("batch", 1))
         self._batch = size if size > 1 and isinstance(connector, BatchConnector) else 1
         self._resume_at = 0.0  # monotonic time before which a throttled destination waits
+        self._dead_warnings = DeadLetterWarnings()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop`; then finish the deliveries under way, record and ack them.
@@ -304,6 +337,8 @@ class DeliveryWorker:
             await consumer.nack([job], requeue=True)
             return
         self._metrics.outcome(outcome, job.headers)
+        if outcome.status == "dead":
+            self._dead_warnings.dead(outcome)
         self._ack_soon(consumer, job)
 
     async def _rest(self, stop: asyncio.Event) -> None:

@@ -66,6 +66,14 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(conn), revision)
 
 
+def revision(engine: sa.Engine) -> str | None:
+    """The revision the database stands at (None: no schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 class Database:
     """An engine plus the threads that run its blocking work for asyncio code."""
 
@@ -108,4 +116,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Database", "create_engine", "metadata", "upgrade"]
+__all__ = ["Database", "create_engine", "metadata", "revision", "upgrade"]

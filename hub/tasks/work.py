@@ -308,9 +308,7 @@ def record(
     )
 
 
-def audited(
-    conn: sa.Connection, actor: Actor, action: str, task: int, **detail: Any
-) -> None:
+def audited(conn: sa.Connection, actor: Actor, action: str, task: int, **detail: Any) -> None:
     """The audit entry of an action taken for an official (in the action's transaction)."""
     if actor.via is None:
         return  # the hub's own work (tests, tools), not a caller speaking for someone

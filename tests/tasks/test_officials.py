@@ -59,7 +59,9 @@ def test_an_operator_is_not_an_official(client: TestClient, db: Database, p: Pla
     before = counts(db)
     tomorrow = (p.today() + timedelta(days=1)).isoformat()
     answers = [
-        client.post(f"/api/v1/tasks/{task}/progress", json={"percent": 10, "text": "x"}, headers=ops),
+        client.post(
+            f"/api/v1/tasks/{task}/progress", json={"percent": 10, "text": "x"}, headers=ops
+        ),
         client.post(f"/api/v1/tasks/{task}/complete", json={"summary": "x"}, headers=ops),
         client.post(f"/api/v1/tasks/{task}/assign", json={"person": "x"}, headers=ops),
         client.post(f"/api/v1/tasks/{task}/reassign", json={"person": "x"}, headers=ops),
@@ -115,7 +117,9 @@ def test_a_task_the_official_may_not_see_answers_as_one_that_does_not_exist(
     # Seen but not theirs: Justice's sub-unit official sees the lead task through its
     # organisation's system only as Justice; an official of Justice may act.
     justice = as_("key-justice", "nguyen.van.a", JUSTICE, "Nguyễn Văn A")
-    r = client.post(f"/api/v1/tasks/{hidden}/reminders", json={"remind_on": yesterday}, headers=justice)
+    r = client.post(
+        f"/api/v1/tasks/{hidden}/reminders", json={"remind_on": yesterday}, headers=justice
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/remind_on"
 
 
@@ -154,11 +158,15 @@ def test_the_office_reads_the_officials_name_never_an_id(
     task = lead_task(client)
     nameless = as_("key-justice", "cb-001", JUSTICE)
     before = counts(db)
-    r = client.post(f"/api/v1/tasks/{task}/progress", json={"percent": 10, "text": "x"}, headers=nameless)
+    r = client.post(
+        f"/api/v1/tasks/{task}/progress", json={"percent": 10, "text": "x"}, headers=nameless
+    )
     assert r.status_code == 422 and "X-Official-Name" in r.json()["detail"]
     assert counts(db) == before and published(db) == []
     named = as_("key-justice", "cb-001", JUSTICE, "Nguyễn Văn An")
-    r = client.post(f"/api/v1/tasks/{task}/progress", json={"percent": 10, "text": "x"}, headers=named)
+    r = client.post(
+        f"/api/v1/tasks/{task}/progress", json={"percent": 10, "text": "x"}, headers=named
+    )
     assert r.status_code == 201, r.text
     [report] = published(db)
     assert report["data"]["reporter"]["name"] == "Nguyễn Văn An"
@@ -187,6 +195,7 @@ def test_mine_lists_only_tasks_within_the_callers_organisation(
     onward = client.post(
         f"/api/v1/tasks/{task}/assign", json={"person": "tran.thi.b"}, headers=justice
     ).json()["id"]
+
     def mine(headers: dict[str, str]) -> list[int]:
         r = client.get("/api/v1/tasks/mine", headers=headers)
         assert r.status_code == 200, r.text
@@ -217,8 +226,13 @@ def test_a_parent_organisations_system_acts_for_a_named_person_not_for_a_sub_uni
     ).json()["id"]
     body = {"percent": 30, "text": "Đang làm"}
     by_parent = as_("key-justice", "tran.thi.b", JUSTICE, "Trần Thị B")
-    assert client.post(f"/api/v1/tasks/{person}/progress", json=body, headers=by_parent).status_code == 201
+    assert (
+        client.post(f"/api/v1/tasks/{person}/progress", json=body, headers=by_parent).status_code
+        == 201
+    )
     r = client.post(f"/api/v1/tasks/{unit}/progress", json=body, headers=by_parent)
     assert r.status_code == 403 and "to act on" in r.json()["detail"]
     in_unit = as_("key-tasks", "tran.thi.b", OFFICE, "Trần Thị B")
-    assert client.post(f"/api/v1/tasks/{unit}/progress", json=body, headers=in_unit).status_code == 201
+    assert (
+        client.post(f"/api/v1/tasks/{unit}/progress", json=body, headers=in_unit).status_code == 201
+    )
