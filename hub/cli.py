@@ -139,9 +139,9 @@ def serve(
         offices += _demo_government_office(config)
         offices += _demo_portal(config)
     where = f"http://{host or settings.host}:{port or settings.port}"
-    typer.echo(
-        ("hub worker running" if role == "worker" else f"hub ({role}) serving on {where}")
-        + " in the foreground: Ctrl-C stops it; run other commands from another terminal"
+    logging.getLogger("hub.cli").info(
+        "%s in the foreground: Ctrl-C stops it; run other commands from another terminal",
+        "hub worker running" if role == "worker" else f"hub ({role}) serving on {where}",
     )
     try:
         if role == "worker":
