@@ -518,9 +518,9 @@ class _Checker:
         `tls_required` (no key alone) needs one."""
         subject = raw.get("tls_subject")
         if subject is not None:
-            if not isinstance(subject, str) or "=" not in subject:
+            if not isinstance(subject, str) or not (written := _subject(subject)):
                 self.doc.add(at + ("tls_subject",), f"tls_subject of {sid} must read CN=...,O=...")
-            elif (key := "tls:" + normalise(subject)) in self.keys:
+            elif (key := "tls:" + written) in self.keys:
                 other, line = self.keys[key]
                 self.doc.add(
                     at + ("tls_subject",), f"tls_subject of {sid} is that of {other} (line {line})"
@@ -622,6 +622,13 @@ def _forbidden_target(url: str) -> str | None:
     if mapped.is_link_local or str(mapped) == "fd00:ec2::254":
         return f"a link-local address ({mapped})"
     return None
+
+
+def _subject(text: str) -> str | None:
+    try:
+        return normalise(text)
+    except ValueError:
+        return None
 
 
 def _is_http_url(text: str) -> bool:
