@@ -68,7 +68,7 @@ def client_subject(scope: Mapping[str, Any]) -> str | None:
     return subject if isinstance(subject, str) else None
 
 
-class _PeerCertificate:
+class PeerCertificate:
     """Mixed into uvicorn's HTTP protocols: each request's scope gets the TLS extension."""
 
     app: Any
@@ -92,7 +92,7 @@ class _PeerCertificate:
         self.app = with_tls
 
 
-class H11WithPeer(_PeerCertificate, H11Protocol):
+class H11WithPeer(PeerCertificate, H11Protocol):
     pass
 
 
@@ -101,7 +101,7 @@ def protocol() -> type[asyncio.Protocol]:
     if HttpToolsProtocol is None:
         return H11WithPeer
 
-    class HttpToolsWithPeer(_PeerCertificate, HttpToolsProtocol):
+    class HttpToolsWithPeer(PeerCertificate, HttpToolsProtocol):
         pass
 
     return HttpToolsWithPeer
