@@ -68,6 +68,9 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not (_header(scope, b"content-length") or _header(scope, b"transfer-encoding")):
+            await self.app(scope, receive, send)  # no body: nothing to limit
+            return
         limit, streamed = self.rule(scope)
         if streamed:  # the route checks the key, then reads and cuts the stream itself
             await self.app(scope, receive, send)
