@@ -21,8 +21,8 @@ import yaml
 from adapters.sink import RecordingSink
 from hub.config import load_config
 from hub.errors import ConfigError
+from hub.server import uvicorn_options
 from hub.settings import Settings
-from hub.tls import uvicorn_options
 from tests.support import DEST_A, KEYS, SENDER, ThreadedHub, note, wait_until, write_config
 
 SUBJECT = "O=UBND TP Hồ Chí Minh,OU=Văn phòng,CN=000.00.00.H29:qlvb"
@@ -56,8 +56,14 @@ def hub(tmp_path: Path, ca: trustme.CA) -> Iterator[tuple[ThreadedHub, Path]]:
         server, ca_file = tmp_path / "server.pem", tmp_path / "ca.pem"
         ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server))
         ca.cert_pem.write_to_path(str(ca_file))
-        settings = Settings(config=path, database_url=f"sqlite:///{tmp_path / 'hub.db'}")
-        options = uvicorn_options(str(server), str(server), str(ca_file))
+        settings = Settings(
+            config=path,
+            database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+            tls_certfile=str(server),
+            tls_keyfile=str(server),
+            tls_client_ca=str(ca_file),
+        )
+        options = uvicorn_options(settings)  # what `hub serve` runs: TLS and request limits
         with ThreadedHub(settings, **options) as running:
             running.sink = sink  # type: ignore[attr-defined]
             yield running, ca_file
