@@ -28,8 +28,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from hub.api.problems import MEDIA_TYPE, PROBLEM_BASE
 from hub.tls import PeerCertificate
 from hub.tls import uvicorn_options as tls_options
 
@@ -38,12 +40,13 @@ if TYPE_CHECKING:
 
 
 def _problem(status: int, reason: str, detail: str) -> bytes:
-    body = (
-        '{"type":"https://lgsp-hub.example/problems/http-%d","title":"%s","status":%d,'
-        '"detail":"%s"}' % (status, reason, status, detail)
-    ).encode()
+    """A whole HTTP answer, written before any request reached the app."""
+    body = orjson.dumps(
+        {"type": f"{PROBLEM_BASE}http-{status}", "title": reason, "status": status,
+         "detail": detail}
+    )  # fmt: skip
     head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {MEDIA_TYPE}\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     ).encode()
     return head + body

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from hub.runtime import Hub
 
 
+STREAMED = "streamed"
+
+
 class BodyLimits:
     """ASGI middleware: the per-route body limit, checked before the route runs."""
 
@@ -42,18 +45,19 @@ class BodyLimits:
         self.app = app
         self.hub = hub
 
-    def rule(self, scope: Scope) -> tuple[int, bool]:
-        """The route's limit, and whether the route itself reads the body as a stream."""
+    def rule(self, scope: Scope) -> tuple[int, str | None]:
+        """The route's limit, and `STREAMED` for a route that reads (and cuts) the body
+        itself once the key is checked, or why the anonymous limit applies."""
         settings = self.hub.settings
         if scope["method"] == "POST":
             path = scope["path"].rstrip("/")
             if path in ("/api/v1/messages", "/api/v1/native"):
-                return settings.max_body_bytes, True
+                return settings.max_body_bytes, STREAMED
             if path == "/api/v1/edoc/sendEdoc":
-                return settings.max_document_bytes, True
+                return settings.max_document_bytes, STREAMED
         if scope["path"].startswith("/api/") and self._authenticated(scope):
-            return settings.max_body_bytes, False
-        return settings.max_anonymous_body_bytes, False
+            return settings.max_body_bytes, None
+        return settings.max_anonymous_body_bytes, " without a valid key or certificate"
 
     def _authenticated(self, scope: Scope) -> bool:
         request = Request(scope)
@@ -71,13 +75,12 @@ class BodyLimits:
         if not (_header(scope, b"content-length") or _header(scope, b"transfer-encoding")):
             await self.app(scope, receive, send)  # no body: nothing to limit
             return
-        limit, streamed = self.rule(scope)
-        if streamed:  # the route checks the key, then reads and cuts the stream itself
+        limit, why = self.rule(scope)
+        if why == STREAMED:
             await self.app(scope, receive, send)
             return
+        why = why or ""
         declared = _content_length(scope)
-        anonymous = limit < self.hub.settings.max_body_bytes
-        why = " without a valid key or certificate" if anonymous else ""
         try:
             if declared is not None and declared > limit:
                 raise TooLarge(f"the body is {declared} bytes; the limit is {limit}{why}")
