@@ -39,9 +39,7 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
                 errors=[FieldError(pointer, f"nested deeper than {limit} levels")],
             )
         pairs = item.items() if isinstance(item, dict) else enumerate(item)
-        stack.extend(
-            (v, depth + 1, (path, k)) for k, v in pairs if isinstance(v, dict | list)
-        )
+        stack.extend((v, depth + 1, (path, k)) for k, v in pairs if isinstance(v, dict | list))
 
 
 def check_json_depth(raw: bytes) -> None:

@@ -65,7 +65,7 @@ class RequestLimits:
     cycle: Any
     flow: Any
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._stage = "head"  # head -> body -> idle (answering or between requests)
         self._head_bytes = 0

@@ -117,9 +117,7 @@ def test_a_valid_key_gets_the_body_limit_and_no_more(served: HubProcess) -> None
         # Over the anonymous limit but within the body limit: parsed, answered on content.
         answer = client.post("/api/v1/dead-letters/replay", content=within, headers=ops)
         problem(answer, 422, "pad")
-        over = client.post(
-            "/api/v1/dead-letters/replay", content=chunks(2 * MB), headers=ops
-        )
+        over = client.post("/api/v1/dead-letters/replay", content=chunks(2 * MB), headers=ops)
         problem(over, 413, "over the limit of 1048576 bytes")
         # Streamed routes check the key before reading a byte.
         anonymous = client.post("/api/v1/messages", content=chunks(100 * MB))

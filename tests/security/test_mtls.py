@@ -147,7 +147,9 @@ def test_config_checks_tls_settings(tmp_path: Path) -> None:
     assert "tls_required of 000.00.13.H29:qlvb must be true or false, with tls_subject" in text
 
 
-def forged_cert(ca: trustme.CA, directory: Path, name: str, rdns: list[list[tuple[Any, str]]]) -> Path:
+def forged_cert(
+    ca: trustme.CA, directory: Path, name: str, rdns: list[list[tuple[Any, str]]]
+) -> Path:
     """A client certificate signed by `ca` with exactly the subject `rdns` (cert order)."""
     from datetime import UTC, datetime, timedelta
 
