@@ -228,7 +228,7 @@ def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
     from uvicorn.config import LOGGING_CONFIG
 
     from hub.api.app import create_app
-    from hub.tls import uvicorn_options
+    from hub.server import uvicorn_options
 
     settings = hub.settings
     # On SIGTERM uvicorn stops accepting, lets requests under way finish (15 s at most),
@@ -246,7 +246,7 @@ def _run_api(hub: Any, role: Any, host: str, port: int, log_level: str) -> None:
             log_config=None if hub.settings.log_format == "json" else LOGGING_CONFIG,
             access_log=False,
             timeout_graceful_shutdown=15,
-            **uvicorn_options(settings.tls_certfile, settings.tls_keyfile, settings.tls_client_ca),
+            **uvicorn_options(settings),
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -16,6 +16,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from fnmatch import fnmatchcase
@@ -518,9 +519,9 @@ class _Checker:
         `tls_required` (no key alone) needs one."""
         subject = raw.get("tls_subject")
         if subject is not None:
-            if not isinstance(subject, str) or "=" not in subject:
+            if not isinstance(subject, str) or not (written := _subject(subject)):
                 self.doc.add(at + ("tls_subject",), f"tls_subject of {sid} must read CN=...,O=...")
-            elif (key := "tls:" + normalise(subject)) in self.keys:
+            elif (key := "tls:" + written) in self.keys:
                 other, line = self.keys[key]
                 self.doc.add(
                     at + ("tls_subject",), f"tls_subject of {sid} is that of {other} (line {line})"
@@ -612,16 +613,49 @@ def _forbidden_target(url: str) -> str | None:
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     if host in METADATA_HOSTS:
         return f"a cloud metadata service ({host})"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = _address(host)
+    if address is None:
         # A name is not resolved here (no DNS wait at start-up): docs/SECURITY.md says
         # what this leaves open and what the network should add.
         return None
-    mapped = getattr(address, "ipv4_mapped", None) or address
-    if mapped.is_link_local or str(mapped) == "fd00:ec2::254":
-        return f"a link-local address ({mapped})"
+    if address.is_link_local or str(address) == "fd00:ec2::254":
+        return f"a link-local address ({address})"
     return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host stands for, as the connection will reach it; None for a name.
+
+    The resolver (getaddrinfo, used by httpx and aiohttp alike) reads IPv4 the way
+    inet_aton does: `2852039166`, `0xa9fea9fe`, `0251.0376.0251.0376` and
+    `169.254.43518` are all 169.254.169.254. IPv6 forms that carry an IPv4 address
+    (mapped, compatible, 6to4, NAT64) are judged by that address.
+    """
+    try:
+        v6 = ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except (OSError, ValueError):  # not an IPv4 form: a name
+            return None
+    if v6.ipv4_mapped is not None:
+        return v6.ipv4_mapped
+    if v6.sixtofour is not None:
+        return v6.sixtofour
+    if (v6 in _NAT64 or v6 in _COMPATIBLE) and int(v6) > 1:
+        return ipaddress.IPv4Address(int(v6) & 0xFFFFFFFF)
+    return v6
+
+
+def _subject(text: str) -> str | None:
+    try:
+        return normalise(text)
+    except ValueError:
+        return None
 
 
 def _is_http_url(text: str) -> bool:

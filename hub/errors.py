@@ -5,6 +5,7 @@
     │   ├── Unauthorized  the caller is not a known system or operator (HTTP 401)
     │   ├── Forbidden     known caller, no right to do this (HTTP 403)
     │   ├── Invalid       envelope or payload fails its schema (HTTP 422)
+    │   │   └── TooDeep   JSON nested deeper than the hub reads (HTTP 422)
     │   ├── TooLarge      body over the size limit (HTTP 413)
     │   ├── Conflict      the id is taken by another source (HTTP 409)
     │   └── NotFound      no such message or dead letter (HTTP 404)
@@ -61,6 +62,11 @@ class Invalid(Rejected):
     status = 422
     problem = "invalid"
     title = "Invalid message"
+
+
+class TooDeep(Invalid):
+    problem = "too-deep"
+    title = "JSON nested too deep"
 
 
 class TooLarge(Rejected):

@@ -25,8 +25,9 @@ from hub.batching import Batcher
 from hub.config import HubConfig, System
 from hub.connectors.edxml import SENT, STATUS
 from hub.directory import Directory
-from hub.errors import Conflict, FieldError, Forbidden, Invalid
+from hub.errors import Conflict, FieldError, Forbidden, Invalid, TooDeep
 from hub.metrics import Metrics
+from hub.nesting import MAX_DEPTH, check_depth
 from hub.router import DeliveryQueues, plan
 from hub.store.db import Database
 from hub.store.messages import Job, NewMessage, accept
@@ -72,6 +73,8 @@ class Ingest:
         try:
             event = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
+            if "depth" in str(exc):  # orjson stops at 1,024 levels
+                raise TooDeep(f"the JSON is nested more than {MAX_DEPTH} levels deep") from exc
             raise Invalid(
                 f"the body is not valid JSON: {exc}", errors=[FieldError("", "not valid JSON")]
             ) from exc
@@ -83,6 +86,7 @@ class Ingest:
         The stored event has a valid `traceparent`: its own, else `traceparent`
         (the request's header), else a new trace's (hub/tracing.py).
         """
+        check_depth(event)  # before anything recurses into it (hub/nesting.py)
         self.validators.check_envelope(event)
         if event["source"] != caller.id:
             raise Forbidden(

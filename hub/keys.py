@@ -100,7 +100,7 @@ class KeyRing:
 
     def by_subject(self, subject: str) -> System | None:
         """The system a verified client certificate's subject names (mutual TLS)."""
-        return self._subjects.get(normalise(subject))
+        return self._subjects.get(subject)  # written by hub.tls.subject_of
 
     def operator(self, key: str) -> Operator | None:
         if key.startswith(PREFIX):

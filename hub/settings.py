@@ -27,7 +27,21 @@ class Settings(BaseSettings):
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
     tls_client_ca: str | None = None
+    # Request bodies (hub/api/limits.py): messages and native bodies, and any API
+    # body from a caller with a valid key; anything else (no key, a wrong one, the
+    # console's forms) gets the anonymous limit before its body is read further.
     max_body_bytes: int = 1_048_576
+    max_anonymous_body_bytes: int = 65_536
+    # The server's request limits (hub/server.py): a request head (request line and
+    # headers) over max_header_bytes gets 431; a head not complete within
+    # header_timeout_seconds, or a body not complete within body_timeout_seconds
+    # plus one second per min_body_rate bytes received, gets 408 and the connection
+    # is closed; past max_connections, new requests get 503.
+    max_header_bytes: int = 32_768
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    min_body_rate: int = 8_192
+    max_connections: int = 1_000
     # edXML packages (POST /api/v1/edoc/sendEdoc) are spooled to disk, not held:
     # real ones reach hundreds of MB.
     max_document_bytes: int = 512 * 1_048_576

@@ -10,17 +10,23 @@ add `scope["extensions"]["tls"]["client_subject"]` to each request, the way
 that extension will.
 
 A system names its certificate's subject in the config (`tls_subject:
-"CN=...,O=..."`, attributes in the certificate's order); hub/api/auth.py maps
-the subject to the system.
+"O=...,OU=...,CN=..."`, RFC 4514 syntax but the RDNs in the certificate's order);
+hub/api/auth.py maps the subject to the system. Both sides are written by
+`cryptography` (each RDN's `rfc4514_string`), so a comma or a plus sign inside a
+value stays escaped and a multi-valued RDN keeps its `+`: an OU reading
+"Văn phòng,CN=..." or an RDN "OU=...+CN=..." cannot pass for another subject.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 try:
@@ -28,29 +34,31 @@ try:
 except ImportError:  # pragma: no cover - httptools is an optional speed-up
     HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
-# RFC 4514 short names for the attributes certificates use; others keep their long name.
-SHORT = {
-    "commonName": "CN",
-    "organizationName": "O",
-    "organizationalUnitName": "OU",
-    "countryName": "C",
-    "localityName": "L",
-    "stateOrProvinceName": "ST",
-    "serialNumber": "SERIALNUMBER",
-    "emailAddress": "E",
-}
+# Names RFC 4514 lacks that configs use; `cryptography` writes these attributes by OID.
+_EXTRA_NAMES = {"E": NameOID.EMAIL_ADDRESS, "SERIALNUMBER": NameOID.SERIAL_NUMBER}
+_SPACE_AFTER_COMMA = re.compile(r"(?<!\\),\s+")
 
 
-def subject_of(cert: dict[str, Any]) -> str | None:
-    """The subject of a certificate as `ssl` parses it, as `CN=...,O=...`."""
-    rdns = cert.get("subject") or ()
-    parts = [f"{SHORT.get(name, name)}={value}" for rdn in rdns for name, value in rdn]
-    return ",".join(parts) or None
+def _written(rdns: Iterable[x509.RelativeDistinguishedName]) -> str:
+    return ",".join(rdn.rfc4514_string() for rdn in rdns)
+
+
+def subject_of(der: bytes) -> str | None:
+    """The subject of a DER certificate, its RDNs in the certificate's order, escaped."""
+    return _written(x509.load_der_x509_certificate(der).subject.rdns) or None
 
 
 def normalise(subject: str) -> str:
-    """A configured subject compared the way `subject_of` writes one (no spaces after commas)."""
-    return ",".join(part.strip() for part in subject.split(","))
+    """A configured subject written the way `subject_of` writes one.
+
+    Raises:
+        ValueError: not a distinguished name in RFC 4514 syntax.
+    """
+    text = _SPACE_AFTER_COMMA.sub(",", subject.strip())
+    name = x509.Name.from_rfc4514_string(text, _EXTRA_NAMES)
+    # from_rfc4514_string reads the RFC's order (last RDN first); configs list the
+    # certificate's order, so the parsed RDNs are turned back.
+    return _written(reversed(name.rdns))
 
 
 def client_subject(scope: Mapping[str, Any]) -> str | None:
@@ -60,7 +68,7 @@ def client_subject(scope: Mapping[str, Any]) -> str | None:
     return subject if isinstance(subject, str) else None
 
 
-class _PeerCertificate:
+class PeerCertificate:
     """Mixed into uvicorn's HTTP protocols: each request's scope gets the TLS extension."""
 
     app: Any
@@ -70,10 +78,10 @@ class _PeerCertificate:
         ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
         if ssl_object is None:
             return
-        cert = ssl_object.getpeercert()  # verified by the handshake, or None
+        der = ssl_object.getpeercert(binary_form=True)  # verified by the handshake, or None
         extension = {
             "tls_version": ssl_object.version(),
-            "client_subject": subject_of(cert) if cert else None,
+            "client_subject": subject_of(der) if der else None,
         }
         app = self.app
 
@@ -84,7 +92,7 @@ class _PeerCertificate:
         self.app = with_tls
 
 
-class H11WithPeer(_PeerCertificate, H11Protocol):
+class H11WithPeer(PeerCertificate, H11Protocol):
     pass
 
 
@@ -93,7 +101,7 @@ def protocol() -> type[asyncio.Protocol]:
     if HttpToolsProtocol is None:
         return H11WithPeer
 
-    class HttpToolsWithPeer(_PeerCertificate, HttpToolsProtocol):
+    class HttpToolsWithPeer(PeerCertificate, HttpToolsProtocol):
         pass
 
     return HttpToolsWithPeer

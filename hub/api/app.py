@@ -21,6 +21,7 @@ from hub.api import problems
 from hub.api.auth import Caller, authenticate
 from hub.api.documents import documents_router
 from hub.api.edoc import document_router
+from hub.api.limits import BodyLimits
 from hub.api.native import native_router
 from hub.api.systems import systems_router
 from hub.console import REPLAY_LIMIT
@@ -134,6 +135,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
     app = FastAPI(title="LGSP Hub", version=__version__, lifespan=lifespan)
     app.state.hub = hub
     problems.install(app)
+    app.add_middleware(BodyLimits, hub=hub)
     app.include_router(document_router(hub))
     app.include_router(documents_router(hub))
     app.include_router(native_router(hub, read_body))

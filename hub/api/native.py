@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from hub.api.auth import Caller, authenticate
+from hub.nesting import check_json_depth
 from hub.runtime import Hub
 
 Auth = Annotated[Caller, Depends(authenticate)]
@@ -27,6 +28,7 @@ def native_router(hub: Hub, read_body: Any) -> APIRouter:
         """A body in the calling system's own format; 202 with the ids once stored."""
         system = caller.require_system()
         raw = await read_body(request, hub.settings.max_body_bytes)
+        check_json_depth(raw)  # before the connector's decode walks it
         events = hub.connector(system).decode(raw, sender=system)
         trace = request.headers.get("traceparent")
         messages = [hub.ingest.parse_event(system, event, trace) for event in events]

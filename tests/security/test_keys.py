@@ -3,6 +3,7 @@ while a system rotates, config hashes instead of keys, and per-system rate limit
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,18 @@ def load_config_with_limit(per_second: float, burst: float) -> Any:
         "http://[fe80::1%25eth0]:8080/x",
         "http://metadata.google.internal/computeMetadata/v1/",
         "http://[::ffff:169.254.10.1]/x",
+        # Numeric forms the resolver (inet_aton) reads as 169.254.169.254: decimal,
+        # hex, octal, dotted hex, short dotted; then IPv6 forms carrying it.
+        "http://2852039166/latest/meta-data/",
+        "http://0xa9fea9fe/",
+        "http://0251.0376.0251.0376/",
+        "http://0xa9.0xfe.0xa9.0xfe/",
+        "http://169.254.43518/",
+        "http://169.16689662/",
+        "http://169.254.169.254./",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2002:a9fe:a9fe::1]/",
     ],
 )
 def test_endpoints_at_link_local_or_metadata_addresses_are_refused_at_load(
@@ -175,3 +188,13 @@ def test_endpoints_at_link_local_or_metadata_addresses_are_refused_at_load(
     raw["systems"][1]["allow_link_local"] = True  # said explicitly: allowed
     path.write_text(yaml.safe_dump(raw), "utf-8")
     assert load_config(path).systems[DEST_A].endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    "host", ["2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518", "169.16689662"]
+)
+def test_the_resolver_connectors_use_reads_numeric_hosts_as_the_guard_does(host: str) -> None:
+    """httpx and aiohttp pass these hosts to getaddrinfo, which reaches 169.254.169.254:
+    the reason the guard reads them with inet_aton's rules."""
+    resolved = {info[4][0] for info in socket.getaddrinfo(host, 80, type=socket.SOCK_STREAM)}
+    assert resolved == {"169.254.169.254"}  # refused at load: the test above

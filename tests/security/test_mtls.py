@@ -21,8 +21,8 @@ import yaml
 from adapters.sink import RecordingSink
 from hub.config import load_config
 from hub.errors import ConfigError
+from hub.server import uvicorn_options
 from hub.settings import Settings
-from hub.tls import uvicorn_options
 from tests.support import DEST_A, KEYS, SENDER, ThreadedHub, note, wait_until, write_config
 
 SUBJECT = "O=UBND TP Hồ Chí Minh,OU=Văn phòng,CN=000.00.00.H29:qlvb"
@@ -56,8 +56,14 @@ def hub(tmp_path: Path, ca: trustme.CA) -> Iterator[tuple[ThreadedHub, Path]]:
         server, ca_file = tmp_path / "server.pem", tmp_path / "ca.pem"
         ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server))
         ca.cert_pem.write_to_path(str(ca_file))
-        settings = Settings(config=path, database_url=f"sqlite:///{tmp_path / 'hub.db'}")
-        options = uvicorn_options(str(server), str(server), str(ca_file))
+        settings = Settings(
+            config=path,
+            database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+            tls_certfile=str(server),
+            tls_keyfile=str(server),
+            tls_client_ca=str(ca_file),
+        )
+        options = uvicorn_options(settings)  # what `hub serve` runs: TLS and request limits
         with ThreadedHub(settings, **options) as running:
             running.sink = sink  # type: ignore[attr-defined]
             yield running, ca_file
@@ -139,3 +145,73 @@ def test_config_checks_tls_settings(tmp_path: Path) -> None:
     text = "\n".join(raised.value.problems)
     assert f"tls_subject of {DEST_A} is that of system {SENDER}" in text
     assert "tls_required of 000.00.13.H29:qlvb must be true or false, with tls_subject" in text
+
+
+def forged_cert(
+    ca: trustme.CA, directory: Path, name: str, rdns: list[list[tuple[Any, str]]]
+) -> Path:
+    """A client certificate signed by `ca` with exactly the subject `rdns` (cert order)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [x509.RelativeDistinguishedName([x509.NameAttribute(o, v) for o, v in rdn]) for rdn in rdns]
+    )
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    path = directory / f"{name}.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    return path
+
+
+def test_a_subject_with_a_comma_or_a_multi_valued_rdn_is_not_another_systems(
+    hub: tuple[ThreadedHub, Path], ca: trustme.CA, tmp_path: Path
+) -> None:
+    """The CA signs what a system asks for in its OU; read unescaped, an OU of
+    "Văn phòng,CN=000.00.00.H29:qlvb" (or OU and CN as one multi-valued RDN) would
+    read as the sender's configured subject."""
+    from cryptography.x509.oid import NameOID as N
+
+    running, ca_file = hub
+    org = (N.ORGANIZATION_NAME, "UBND TP Hồ Chí Minh")
+    forgeries = {
+        "comma": [[org], [(N.ORGANIZATIONAL_UNIT_NAME, "Văn phòng,CN=000.00.00.H29:qlvb")]],
+        "multi": [
+            [org],
+            [(N.ORGANIZATIONAL_UNIT_NAME, "Văn phòng"), (N.COMMON_NAME, "000.00.00.H29:qlvb")],
+        ],
+    }
+    for name, rdns in forgeries.items():
+        cert = forged_cert(ca, tmp_path, name, rdns)
+        answer = post(running.url, ca_file, cert, None, note([DEST_A]))
+        assert answer.status_code == 401, (name, answer.text)
+        assert "names no registered system" in answer.json()["detail"]
+    # The genuine subject, built the same way, still authenticates.
+    genuine = [[org], [(N.ORGANIZATIONAL_UNIT_NAME, "Văn phòng")], [(N.COMMON_NAME, SENDER)]]
+    cert = forged_cert(ca, tmp_path, "genuine", genuine)
+    assert post(running.url, ca_file, cert, None, note([DEST_A])).status_code == 202
