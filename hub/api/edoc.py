@@ -1,22 +1,29 @@
 """The local document axis: the national axis's operations, served by the hub to the city.
 
 Document-management systems built for the Government Office's axis connect to
-the hub with little change: the same operations, headers and answer shape,
-`{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc", "DocId" | "data"}`
-(ErrorCode "0" is success), with the system's Bearer key instead of the axis's
-signed headers. The answer is the transport acknowledgement; the business
-status of a document travels as its own status package.
+the hub unchanged: the same operations, headers and answer shape,
+`{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc", "DocId" | "data" | "count"}`
+(ErrorCode "0" is success). A caller is either the Government Office's SDK,
+signing as it does (`XroadVnpt-*` headers, checked by hub/api/auth.py's
+`identify_signed`; its parameters are then read from the signed headers only),
+or a system with its Bearer key and plain headers (`from`, `messagetype`...).
+The answer is the transport acknowledgement; the business status of a
+document travels as its own status package.
 
-- `POST sendEdoc`: the raw edXML as the body; headers `from` (the sending
-  organisation), `messagetype: edoc|status`, optional `hash-file` (SHA-256 hex
-  of the body, checked). The package is spooled to disk, parsed with its
-  attachments streamed into the blob store, and accepted like any message; the
-  answer's DocId is the message id. Recipients nobody receives for are refused
-  one by one (`refused` in the answer); when none is left, nothing is stored.
+- `POST sendEdoc`: the raw edXML as the body (the SDK's: the file, then CRLF);
+  headers `from` (the sending organisation), `messagetype: edoc|status`,
+  `hash-file` (SHA-256 of the file, hex; required when signed; the SDK's
+  per-byte spelling is accepted). The package is spooled to disk, parsed with
+  its attachments streamed into the blob store, and accepted like any message;
+  the answer's DocId is the message id (`""` on a refusal). Recipients nobody
+  receives for are refused one by one (`refused` in the answer); when none is
+  left, nothing is stored. The SDK's `to` header is not read: the package's
+  `To` decides.
 - `POST getReceivedEdocList` (header `messagetype`): what waits for the caller.
 - `POST getEdoc` (header `docId`): the package, base64 in `data`, streamed.
 - `POST updateStatus` (headers `docId`, `status: done|fail`): the caller took it.
-- `GET getAgenciesList`: the organisation directory (hub/directory.py).
+- `GET|POST countReceiveEdoc`, `countReceiveStatus`: how many wait (`count`).
+- `GET|POST getAgenciesList`: the organisation directory (hub/directory.py).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +44,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from hub.api.auth import identify
+from hub.api.auth import identify, identify_signed
 from hub.config import System
 from hub.connectors.edxml import (
     SENT,
@@ -49,6 +56,7 @@ from hub.connectors.edxml import (
     parse,
 )
 from hub.connectors.edxml.model import DocumentPackage, StatusPackage
+from hub.connectors.xroad import hash_file_forms, signed_request
 from hub.errors import (
     FieldError,
     Forbidden,
@@ -61,7 +69,7 @@ from hub.errors import (
     Unauthorized,
 )
 from hub.runtime import Hub
-from hub.store.pull import acknowledge, fetch, waiting
+from hub.store.pull import acknowledge, count_waiting, fetch, waiting
 
 KINDS = {"edoc": SENT, "status": STATUS}
 B64_CHUNK = 3 * 65536  # bytes encoded at a time: a multiple of 3, so no padding mid-stream
@@ -83,6 +91,7 @@ AXIS_ANSWER = {
         "ErrorDesc": {"type": "string"},
         "DocId": {"type": "string"},
         "data": {},
+        "count": {"type": "integer", "minimum": 0},
         "refused": {"type": "array", "items": {"type": "object"}},
     },
 }
@@ -90,7 +99,7 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     code: {"description": what, "content": {"application/json": {"schema": AXIS_ANSWER}}}
     for code, what in (
         (200, "OK"),
-        (401, "FAIL: missing or unknown key"),
+        (401, "FAIL: missing or unknown key, or a signature refused (the reason)"),
         (403, "FAIL: not the caller's organisation or type"),
         (404, "FAIL: no such package for the caller"),
         (413, "FAIL: over HUB_MAX_DOCUMENT_BYTES"),
@@ -101,7 +110,7 @@ SEND_DOC: dict[str, Any] = {
     "parameters": _headers(
         ("from", True, "the sending organisation's code; the package's From"),
         ("messagetype", True, "edoc | status"),
-        ("hash-file", False, "SHA-256 hex of the body, checked"),
+        ("hash-file", False, "SHA-256 hex of the body, checked (required when signed)"),
     ),
     "requestBody": {
         "required": True,
@@ -115,14 +124,18 @@ def answer(status: int = 200, **fields: Any) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def failure(exc: Exception) -> Response:
-    """A refusal in the axis's shape, with the HTTP status the hub gives it elsewhere."""
+def failure(exc: Exception, **fields: Any) -> Response:
+    """A refusal in the axis's shape, with the HTTP status the hub gives it elsewhere.
+
+    `fields` are those the SDK reads on every answer of the operation (sendEdoc's
+    `DocId`: the SDK throws when it is missing, even from a FAIL).
+    """
     if isinstance(exc, Transient):
         status, code = 503, "UNAVAILABLE"
     else:
         assert isinstance(exc, Rejected)
         status, code = exc.status, exc.problem.upper().replace("-", "_")
-    body: dict[str, Any] = {"status": "FAIL", "ErrorCode": code, "ErrorDesc": str(exc)}
+    body: dict[str, Any] = {"status": "FAIL", "ErrorCode": code, "ErrorDesc": str(exc), **fields}
     errors = getattr(exc, "errors", None)
     if errors:
         body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
@@ -132,27 +145,49 @@ def failure(exc: Exception) -> Response:
     )
 
 
-async def guarded(work: Callable[[], Awaitable[Response]]) -> Response:
+async def guarded(work: Callable[[], Awaitable[Response]], **fields: Any) -> Response:
     try:
         return await work()
     except (Rejected, Transient) as exc:
-        return failure(exc)
+        return failure(exc, **fields)
 
 
-def caller(hub: Hub, request: Request) -> System:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
-    system = who.system if who else None
-    if system is None:
-        raise Unauthorized("send 'Authorization: Bearer <key>' with a document system's key")
+class Params:
+    """A request's logical headers: the signed ones of an SDK call, else the plain ones."""
+
+    def __init__(self, request: Request, signed: Mapping[str, str] | None) -> None:
+        self._request, self._signed = request, signed
+        self.is_signed = signed is not None
+
+    def get(self, name: str, default: str = "") -> str:
+        if self._signed is not None:
+            return self._signed.get(name.lower(), default)
+        return self._request.headers.get(name, default)
+
+
+def caller(hub: Hub, request: Request) -> tuple[System, Params]:
+    """The calling system and its parameters. Raises Unauthorized, Forbidden, TooMany."""
+    if signed_request(request.headers):
+        system, signed = identify_signed(hub, request)
+        params = Params(request, signed.logical)
+    else:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
+        found = who.system if who else None
+        if found is None:
+            raise Unauthorized(
+                "send 'Authorization: Bearer <key>' with a document system's key, "
+                "or sign as the Government Office's SDK does (XroadVnpt-sign-header)"
+            )
+        system, params = found, Params(request, None)
     hub.limits.take(system.id)
     if not (system.can_send(SENT) or system.can_receive(SENT)):
         raise Forbidden(f"{system.id} does not exchange documents")
-    return system
+    return system, params
 
 
-def header(request: Request, name: str, allowed: tuple[str, ...] | None = None) -> str:
-    value = request.headers.get(name, "").strip()
+def header(params: Params, name: str, allowed: tuple[str, ...] | None = None) -> str:
+    value = params.get(name).strip()
     if not value:
         pointer = f"/headers/{name}"
         raise Invalid(f"header {name!r} is required", errors=[FieldError(pointer, "missing")])
@@ -164,26 +199,54 @@ def header(request: Request, name: str, allowed: tuple[str, ...] | None = None) 
     return value
 
 
-async def spool(request: Request, directory: Path, limit: int) -> tuple[Path, str]:
-    """The body written to a temp file, and its SHA-256; refused past `limit` bytes."""
+class Spooled:
+    """A body on disk: its SHA-256, and that of the body without a final CRLF."""
+
+    def __init__(self, path: Path, digest: bytes, trimmed: bytes | None) -> None:
+        self.path, self.digest, self.trimmed = path, digest, trimmed
+
+    def check(self, claimed: str) -> None:
+        """Compare `hash-file` with the body; the SDK sends the file, then CRLF, and
+        spells each byte's hex without its leading zero (hub/connectors/xroad.py).
+
+        Raises:
+            Invalid: it is neither the body's nor the file's hash, in either spelling.
+        """
+        claimed = claimed.strip().lower()
+        if claimed in hash_file_forms(self.digest):
+            return
+        if self.trimmed is not None and claimed in hash_file_forms(self.trimmed):
+            os.truncate(self.path, self.path.stat().st_size - 2)
+            return
+        raise Invalid(
+            f"hash-file {claimed} is not the SHA-256 of the body ({self.digest.hex()})",
+            errors=[FieldError("/headers/hash-file", "does not match the body")],
+        )
+
+
+async def spool(request: Request, directory: Path, limit: int) -> Spooled:
+    """The body written to a temp file, with its hashes; refused past `limit` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdigit() and int(declared) > limit + 2:
         raise TooLarge(f"the package is {declared} bytes; the limit is {limit}")
-    digest, size = hashlib.sha256(), 0
+    digest, trimmed, held, size = hashlib.sha256(), hashlib.sha256(), b"", 0
     handle = tempfile.NamedTemporaryFile(dir=directory, prefix="edoc-", delete=False)  # noqa: SIM115
     path = Path(handle.name)
     try:
         with handle:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > limit:
+                if size > limit + 2:  # room for the SDK's CRLF
                     raise TooLarge(f"the package is over the limit of {limit} bytes")
                 digest.update(chunk)
+                held += chunk
+                trimmed.update(held[:-2])
+                held = held[-2:]
                 handle.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return path, digest.hexdigest()
+    return Spooled(path, digest.digest(), trimmed.digest() if held == b"\r\n" else None)
 
 
 def sender_organ(package: DocumentPackage | StatusPackage) -> str:
@@ -202,22 +265,26 @@ def document_router(hub: Hub) -> APIRouter:
         """Send a document or status package (raw edXML body)."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            kind = KINDS[header(request, "messagetype", tuple(KINDS))]
-            organ = header(request, "from")
+            system, params = caller(hub, request)
+            kind = KINDS[header(params, "messagetype", tuple(KINDS))]
+            organ = header(params, "from")
+            servicetype = params.get("servicetype").strip()
+            if servicetype and servicetype != "eDoc":
+                raise Invalid(
+                    f"header 'servicetype' must be eDoc, not {servicetype!r}",
+                    errors=[FieldError("/headers/servicetype", "not an allowed value")],
+                )
+            claimed = header(params, "hash-file") if params.is_signed else params.get("hash-file")
             if not system.can_send(kind):
                 raise Forbidden(f"{system.id} may not send {kind}")
             if not hub.directory.sends_for(system.id, organ):
                 raise Forbidden(f"{system.id} does not send for organisation {organ!r}")
-            path, digest = await spool(request, hub.blobs.tmp, limit)
+            body = await spool(request, hub.blobs.tmp, limit)
+            path = body.path
             staging = FileBlobStore(path.with_suffix(".blobs"))
             try:
-                claimed = request.headers.get("hash-file", "").strip().lower()
-                if claimed and claimed != digest:
-                    raise Invalid(
-                        f"hash-file {claimed} is not the SHA-256 of the body ({digest})",
-                        errors=[FieldError("/headers/hash-file", "does not match the body")],
-                    )
+                if claimed.strip():
+                    body.check(claimed)
                 package = await asyncio.to_thread(_parse_file, path, staging, limit)
                 path.unlink()
                 return await accept(system, kind, organ, package, staging)
@@ -266,7 +333,7 @@ def document_router(hub: Hub) -> APIRouter:
             desc = "; ".join(f"{r['organ_id']}: {r['reason']}" for r in refused)
             return answer(DocId=message.id, ErrorDesc=desc, refused=refused)
 
-        return await guarded(work)
+        return await guarded(work, DocId="")
 
     @router.post(
         "/getReceivedEdocList",
@@ -277,12 +344,38 @@ def document_router(hub: Hub) -> APIRouter:
         """The packages waiting for the calling system."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            kind = KINDS[request.headers.get("messagetype", "edoc").strip() or "edoc"]
+            system, params = caller(hub, request)
+            kind = KINDS[_messagetype(params)]
             rows = await hub.db.read(waiting, system.id, [kind])
             return answer(data=[_listed(row, system) for row in rows])
 
         return await guarded(work)
+
+    async def count(request: Request, kind: str) -> Response:
+        async def work() -> Response:
+            system, _ = caller(hub, request)
+            return answer(count=await hub.db.read(count_waiting, system.id, [kind]))
+
+        return await guarded(work)
+
+    async def count_edoc(request: Request) -> Response:
+        """How many document packages wait for the caller (`count`)."""
+        return await count(request, SENT)
+
+    async def count_status(request: Request) -> Response:
+        """How many status packages wait for the caller (`count`)."""
+        return await count(request, STATUS)
+
+    # The SDK sends these with its POST helper although they are GET operations: both serve.
+    for path, handler in (("/countReceiveEdoc", count_edoc), ("/countReceiveStatus", count_status)):
+        for method in ("GET", "POST"):
+            router.add_api_route(
+                path,
+                handler,
+                methods=[method],
+                responses=ANSWERS,
+                operation_id=f"{path[1:]}_{method.lower()}",
+            )
 
     @router.post(
         "/getEdoc",
@@ -293,8 +386,8 @@ def document_router(hub: Hub) -> APIRouter:
         """One waiting package, base64 in `data` (streamed)."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            doc_id = header(request, "docid")
+            system, params = caller(hub, request)
+            doc_id = header(params, "docid")
             envelope = await hub.db.read(fetch, system.id, doc_id)
             if envelope is None:
                 raise NotFound(f"no package {doc_id!r} for {system.id}")
@@ -320,10 +413,10 @@ def document_router(hub: Hub) -> APIRouter:
         """The caller took a package (`done`) or could not (`fail`)."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            doc_id = header(request, "docid")
-            verdict = header(request, "status", ("done", "fail"))
-            reason = request.headers.get("description", "").strip()
+            system, params = caller(hub, request)
+            doc_id = header(params, "docid")
+            verdict = header(params, "status", ("done", "fail"))
+            reason = params.get("description").strip()
             ok = verdict == "done"
             detail = (
                 f"{system.id} fetched it"
@@ -339,7 +432,6 @@ def document_router(hub: Hub) -> APIRouter:
 
         return await guarded(work)
 
-    @router.get("/getAgenciesList", responses=ANSWERS)
     async def agencies(request: Request) -> Response:
         """The organisation directory."""
 
@@ -348,6 +440,15 @@ def document_router(hub: Hub) -> APIRouter:
             return answer(data=[a.as_json() for a in hub.directory.agencies()])
 
         return await guarded(work)
+
+    router.add_api_route("/getAgenciesList", agencies, methods=["GET"], responses=ANSWERS)
+    router.add_api_route(
+        "/getAgenciesList",
+        agencies,
+        methods=["POST"],
+        responses=ANSWERS,
+        operation_id="getAgenciesList_post",
+    )
 
     return router
 
@@ -370,18 +471,33 @@ def _adopt(staging: FileBlobStore, blobs: FileBlobStore, package: DocumentPackag
             os.replace(staging.path(attachment.blob), target)
 
 
+def _messagetype(params: Params) -> str:
+    """getReceivedEdocList's `messagetype`: edoc (the default) or status. Raises Invalid."""
+    value = params.get("messagetype").strip() or "edoc"
+    if value not in KINDS:
+        raise Invalid(
+            f"header 'messagetype' must be one of {', '.join(KINDS)}, not {value!r}",
+            errors=[FieldError("/headers/messagetype", "not an allowed value")],
+        )
+    return value
+
+
 def _listed(row: dict[str, Any], system: System) -> dict[str, Any]:
+    """A getReceivedEdocList item: every field the SDK reads, as strings, plus document_id."""
     data = orjson.loads(row["envelope"])["data"]
     sender = data.get("sender") or data.get("from") or {}
     return {
         "docId": row["id"],
-        "from": sender.get("organ_id"),
-        "to": system.organ,
-        "document_id": data.get("document_id")
-        or (data.get("response_for") or {}).get("document_id"),
-        "status": "waiting",
+        "serviceType": "eDoc",
+        "messageType": "status" if row["type"] == STATUS else "edoc",
         "created_time": row["created_at"].isoformat(),
         "updated_time": row["updated_at"].isoformat(),
+        "from": sender.get("organ_id") or "",
+        "to": system.organ,
+        "status": "waiting",
+        "status_desc": "waiting to be fetched",
+        "document_id": data.get("document_id")
+        or (data.get("response_for") or {}).get("document_id"),
     }
 
 

@@ -46,6 +46,21 @@ def waiting(
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
+def count_waiting(engine: sa.Engine, destination: str, types: Sequence[str]) -> int:
+    """How many messages of `types` wait for `destination`."""
+    q = (
+        sa.select(sa.func.count())
+        .select_from(deliveries.join(messages, deliveries.c.message_id == messages.c.id))
+        .where(
+            deliveries.c.destination == destination,
+            deliveries.c.status == "waiting",
+            messages.c.type.in_(types),
+        )
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
+
+
 def fetch(engine: sa.Engine, destination: str, message_id: str) -> str | None:
     """The envelope of a message held for (or already taken by) `destination`."""
     q = (
