@@ -5,8 +5,8 @@ document axis") on a real socket (uvicorn in a background thread,
 adapters/serving.py): `sendEdoc`, `getReceivedEdocList`, `getEdoc`,
 `updateStatus`, `getSentEdocList`, `getAgenciesList`, `getAgenciesListQD20`,
 `countReceiveEdoc`, `countReceiveStatus` (the last four also by GET). Every
-call must be signed as the Government Office's SDK signs, checked here by
-`verify_sdk`, written from that reference and not from the hub's connector:
+call must be signed as the Government Office's SDK signs, checked by
+adapters/sdk.py, written from that reference and not from the hub's connector:
 the HMAC-SHA256 of `XroadVnpt-sign-header` as received, each member equal to
 the header sent beside it, a known `systemid`, a `ddMMyyyy'T'HHmmss+SSSS`
 timestamp (Vietnam time) within `window` seconds of the clock (401 and a
@@ -46,16 +46,14 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import hmac
 import json
-import re
 import shutil
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +62,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from adapters import sdk
 from adapters.serving import JSONResponse, SimulatorServer, wait_for_interrupt
 from hub.connectors.edxml import (
     DocumentPackage,
@@ -79,7 +78,7 @@ from hub.connectors.edxml.events import STATUS_MEANINGS
 from hub.connectors.edxml.model import ResponseFor
 from hub.errors import Rejected, TooLarge
 
-VN = timezone(timedelta(hours=7))
+VN = sdk.VN
 MAX_PACKAGE = 1 << 30
 CHUNK = 48 * 1024  # a multiple of 3: the base64 of each chunk needs no padding
 DIRECTORY = (
@@ -96,67 +95,6 @@ DIRECTORY = (
 
 
 RECEIPT_MEANINGS = {"pending": "waiting to be fetched", "done": "fetched", "fail": "refused"}
-SIGN_HEADER = "XroadVnpt-sign-header"
-SIGN_HEADER_KEY = "XroadVnpt-sign-header-key"
-HASH_HEADER = "XroadVnpt-hash-header"
-SDK_STAMP = re.compile(r"^(\d{2})(\d{2})(\d{4})T(\d{2})(\d{2})(\d{2})\+(\d{4})$")
-
-
-def verify_sdk(
-    headers: Any, secrets: Mapping[str, str], now: datetime, window: float
-) -> tuple[str, dict[str, str]]:
-    """Check a request as the axis checks the SDK's; returns (systemid, logical headers).
-
-    Written from the reference alone. `headers` is case-insensitive (starlette's);
-    logical names come back lowercase without the `XroadVnpt-` prefix.
-
-    Raises:
-        AxisError: 401 with the reason.
-    """
-    texts, hashes = headers.getlist(SIGN_HEADER), headers.getlist(HASH_HEADER)
-    if len(texts) != 1 or len(hashes) != 1:
-        raise AxisError(401, "unsigned: one XroadVnpt-sign-header and one XroadVnpt-hash-header")
-    raw = texts[0].encode("latin-1")  # the header's bytes as sent
-    try:
-        members = json.loads(raw.decode("utf-8"))
-    except ValueError:
-        raise AxisError(401, "XroadVnpt-sign-header is not UTF-8 JSON") from None
-    if not isinstance(members, dict) or any(
-        not (isinstance(v, str) and k.lower().startswith("xroadvnpt-")) for k, v in members.items()
-    ):
-        raise AxisError(401, "XroadVnpt-sign-header must map XroadVnpt-<name> to strings")
-    logical = {k[len("XroadVnpt-") :].lower(): v for k, v in members.items()}
-    system = logical.get("systemid", "")
-    secret = secrets.get(system)
-    if secret is None:
-        raise AxisError(401, f"unknown systemid {system!r}")
-    expected = hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, hashes[0].strip().lower()):
-        raise AxisError(401, "XroadVnpt-hash-header does not match XroadVnpt-sign-header")
-    for name, value in members.items():
-        sent = [v.encode("latin-1").decode("utf-8", "replace") for v in headers.getlist(name)]
-        if sent != [value]:
-            raise AxisError(401, f"{name} differs from the value signed")
-    names = headers.getlist(SIGN_HEADER_KEY)
-    if names and sorted(n.lower() for n in names[0].split(";") if n) != sorted(logical):
-        raise AxisError(401, "XroadVnpt-sign-header-key does not list the headers signed")
-    found = SDK_STAMP.match(logical.get("timestamp", ""))
-    if not found or int(found.group(7)) > 999:
-        raise AxisError(401, "timestamp is not ddMMyyyy'T'HHmmss+SSSS")
-    d, mo, y, h, mi, sec, ms = (int(g) for g in found.groups())
-    try:
-        at = datetime(y, mo, d, h, mi, sec, ms * 1000, tzinfo=VN)
-    except ValueError:
-        raise AxisError(401, "timestamp is not a date") from None
-    if abs((at - now).total_seconds()) > window:
-        raise AxisError(401, f"timestamp outside {window:g} s of the axis's clock")
-    return system, logical
-
-
-def hash_file_matches(claimed: str, digest: bytes) -> bool:
-    """`hash-file` as full hex or as the SDK writes it (each byte's hex, no leading zero)."""
-    claimed = claimed.strip().lower()
-    return claimed in (digest.hex(), "".join(f"{b:x}" for b in digest))
 
 
 class AxisError(Exception):
@@ -474,11 +412,11 @@ class NationalAxis(SimulatorServer):
                 wait = self._fail_next.pop(0)
                 raise AxisError(503, "simulated outage" if wait < 0 else f"retry:{wait}")
         try:
-            return verify_sdk(request.headers, self.systems, self.clock(), self.window)
-        except AxisError:
+            return sdk.verify(request.headers, self.systems, self.clock(), self.window)
+        except sdk.Refused as exc:
             with self._lock:
                 self._counts["auth_refused"] += 1
-            raise
+            raise AxisError(401, str(exc)) from exc
 
     async def _send(self, request: Request) -> Response:
         try:
@@ -506,9 +444,9 @@ class NationalAxis(SimulatorServer):
                 if self._refuse_next:
                     raise AxisError(200, self._refuse_next.pop(0))
             claimed = headers.get("hash-file", "")
-            if not hash_file_matches(claimed, bytes.fromhex(digest)):
+            if not sdk.hash_file_matches(claimed, bytes.fromhex(digest)):
                 trimmed = _without_crlf(path)  # the SDK writes the file, then CRLF
-                if trimmed is None or not hash_file_matches(claimed, trimmed):
+                if trimmed is None or not sdk.hash_file_matches(claimed, trimmed):
                     raise AxisError(400, f"hash-file does not match the body (SHA-256 {digest})")
             package = await asyncio.to_thread(self._parse, path)
             sent_from = (
