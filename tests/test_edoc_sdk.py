@@ -3,8 +3,9 @@
 Requests are built by tests/sdk.py, which follows the reference's rules
 (../shared/reference/STANDARDS.md) and not the hub's signing code. A city
 system configured with its axis `systemid` and secret sends, lists, counts,
-fetches and acknowledges; every bad input is refused in the SDK's answer
-shape with a reason, and nothing is stored. Timestamps come from now.
+fetches, acknowledges and lists what it sent; every bad input is refused in
+the SDK's answer shape with a reason, and nothing is stored. Timestamps come
+from now. On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ def config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedHub]:
+def hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> Iterator[ThreadedHub]:
     for organ, secret in SECRETS.items():
         monkeypatch.setenv(f"SDK_TEST_SECRET_{organ.replace('.', '_')}", secret)
     settings = Settings(
         config=config(tmp_path),
-        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+        database_url=database_url,
         blob_dir=tmp_path / "blobs",
         max_document_bytes=10_000_000,
     )
@@ -156,6 +159,12 @@ def test_an_sdk_client_sends_lists_counts_fetches_and_acknowledges(
 
     done = call(hub, JUSTICE, "updateStatus", {"docId": answer["DocId"], "status": "done"})
     assert done.status_code == 200 and done.json()["status"] == "OK", done.text
+
+    [mine] = call(hub, CITY, "getSentEdocList", {"servicetype": "eDoc"}).json()["data"]
+    assert mine["senderDocId"] == answer["DocId"] and mine["toCode"] == JUSTICE
+    assert mine["fromCode"] == CITY and mine["receiveStatus"] == "done"
+    assert mine["notation"] == "125/UBND-VP" and mine["title"].startswith("V/v")
+    assert mine["messageType"] == "edoc" and mine["receivedTime"] and mine["sentTime"]
     assert call(hub, JUSTICE, "getReceivedEdocList", {"messagetype": "edoc"}).json()["data"] == []
     assert call(hub, JUSTICE, "countReceiveEdoc", method="GET").json()["count"] == 0
 

@@ -20,6 +20,8 @@ document travels as its own status package.
   left, nothing is stored. The SDK's `to` header is not read: the package's
   `To` decides.
 - `POST getReceivedEdocList` (header `messagetype`): what waits for the caller.
+- `POST getSentEdocList`: per recipient system of what the caller sent (newest
+  500 packages), the reference's fields (`senderDocId`, `toCode`, `receiveStatus`...).
 - `POST getEdoc` (header `docId`): the package, base64 in `data`, streamed.
 - `POST updateStatus` (headers `docId`, `status: done|fail`): the caller took it.
 - `GET|POST countReceiveEdoc`, `countReceiveStatus`: how many wait (`count`).
@@ -69,7 +71,7 @@ from hub.errors import (
     Unauthorized,
 )
 from hub.runtime import Hub
-from hub.store.pull import acknowledge, count_waiting, fetch, waiting
+from hub.store.pull import acknowledge, count_waiting, fetch, sent, waiting
 
 KINDS = {"edoc": SENT, "status": STATUS}
 B64_CHUNK = 3 * 65536  # bytes encoded at a time: a multiple of 3, so no padding mid-stream
@@ -351,6 +353,17 @@ def document_router(hub: Hub) -> APIRouter:
 
         return await guarded(work)
 
+    @router.post("/getSentEdocList", responses=ANSWERS)
+    async def sent_list(request: Request) -> Response:
+        """Per recipient of what the caller sent: the transport status of each."""
+
+        async def work() -> Response:
+            system, _ = caller(hub, request)
+            rows = await hub.db.read(sent, system.id, [SENT, STATUS])
+            return answer(data=[_sent_item(row) for row in rows])
+
+        return await guarded(work)
+
     async def count(request: Request, kind: str) -> Response:
         async def work() -> Response:
             system, _ = caller(hub, request)
@@ -498,6 +511,35 @@ def _listed(row: dict[str, Any], system: System) -> dict[str, Any]:
         "status_desc": "waiting to be fetched",
         "document_id": data.get("document_id")
         or (data.get("response_for") or {}).get("document_id"),
+    }
+
+
+RECEIVED = {"delivered": "done", "dead": "fail"}  # delivery status -> receiveStatus
+
+
+def _sent_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A getSentEdocList item: one recipient system of a package the caller sent."""
+    data = orjson.loads(row["envelope"])["data"]
+    sender = data.get("sender") or data.get("from") or {}
+    metadata = data.get("metadata") or {}
+    code = metadata.get("code") or {}
+    received = RECEIVED.get(row["status"], "pending")
+    delivered = row["delivered_at"]
+    return {
+        "senderDocId": row["id"],
+        "receiverDocId": row["id"],
+        "fromCode": sender.get("organ_id") or "",
+        "toCode": row["destination"].partition(":")[0],
+        "sendStatus": "done",
+        "sendStatusDesc": "accepted by the hub",
+        "receiveStatus": received,
+        "receiveStatusDesc": f"delivery {row['status']} at {row['destination']}",
+        "sentTime": row["received_at"].isoformat(),
+        "receivedTime": delivered.isoformat() if delivered else "",
+        "title": metadata.get("subject") or "",
+        "notation": "/".join(p for p in (code.get("number"), code.get("notation")) if p),
+        "serviceType": "eDoc",
+        "messageType": "status" if row["type"] == STATUS else "edoc",
     }
 
 
