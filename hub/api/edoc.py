@@ -229,7 +229,7 @@ class Spooled:
 async def spool(request: Request, directory: Path, limit: int) -> Spooled:
     """The body written to a temp file, with its hashes; refused past `limit` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + 2:
+    if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"the package is {declared} bytes; the limit is {limit}")
     digest, trimmed, held, size = hashlib.sha256(), hashlib.sha256(), b"", 0
     handle = tempfile.NamedTemporaryFile(dir=directory, prefix="edoc-", delete=False)  # noqa: SIM115
@@ -238,7 +238,7 @@ async def spool(request: Request, directory: Path, limit: int) -> Spooled:
         with handle:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > limit + 2:  # room for the SDK's CRLF
+                if size > limit:  # the SDK's CRLF counts: the body is what is limited
                     raise TooLarge(f"the package is over the limit of {limit} bytes")
                 digest.update(chunk)
                 held += chunk
