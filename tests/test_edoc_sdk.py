@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from hub import logs
 from hub.config import load_config
 from hub.connectors.edxml import DocumentPackage, FileBlobStore, parse
 from hub.settings import Settings
@@ -270,6 +271,11 @@ def test_bearer_keys_still_work_beside_the_sdk(hub: ThreadedHub) -> None:
     with hub.client(KEYS[JUSTICE]) as c:
         r = c.get("/api/v1/edoc/countReceiveEdoc")
     assert r.status_code == 200 and r.json()["count"] == 0
+
+
+def test_axis_secrets_given_by_env_are_scrubbed_from_logs(hub: ThreadedHub) -> None:
+    for secret in SECRETS.values():
+        assert logs.scrub(f"signing with {secret}") == "signing with ***"
 
 
 def test_axis_secrets_are_known_secrets_and_go_in_pairs(
