@@ -11,7 +11,10 @@ a package that does not parse, is answered `FAIL`.
 
 It answers with status packages through the hub's axis API
 (`POST {hub}/api/v1/edoc/sendEdoc`, `messagetype: status`), on request or,
-with `auto_status`, after each new document. It can misbehave for retry tests:
+with `auto_status`, after each new document: with its Bearer key, or, given
+`sdk=(systemid, secret)`, exactly as an e-office using the Government
+Office's SDK does (signed headers, the file then CRLF, the SDK's hash-file;
+adapters/sdk.py). It can misbehave for retry tests:
 the next N calls answered HTTP 503, or every call a SOAP fault.
 
     with EofficeSimulator("000.00.12.H29", hub=hub_url, key="key-a") as eoffice:
@@ -50,6 +53,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters import sdk
 from adapters.serving import JSONResponse, SimulatorServer, wait_for_interrupt
 from hub.connectors.edxml import (
     BlobWriter,
@@ -250,8 +254,10 @@ class EofficeSimulator(SimulatorServer):
         key: str | None = None,
         auto_status: str | None = None,
         max_bytes: int = 1 << 30,
+        sdk: tuple[str, str] | None = None,
     ) -> None:
         self.organ = Organization(organ, organ_name=name)
+        self.sdk = sdk
         self.blobs = FileBlobStore(directory or tempfile.mkdtemp(prefix="eoffice-"))
         self.hub, self.key, self.auto_status = hub, key, auto_status
         self.max_bytes = max_bytes
@@ -504,14 +510,23 @@ class EofficeSimulator(SimulatorServer):
         """`sendEdoc` to the hub; transport failures become a FAIL answer."""
         if not self.hub:
             return {"status": "FAIL", "ErrorCode": "NO_HUB", "ErrorDesc": "no hub configured"}
-        headers = {
-            "authorization": f"Bearer {self.key or ''}",
+        logical = {
             "from": self.organ.organ_id,
             "servicetype": "eDoc",
             "messagetype": "status",
             "hash-file": hashlib.sha256(body).hexdigest(),
-            "content-type": "application/xml",
         }
+        if self.sdk is not None:
+            system_id, secret = self.sdk
+            logical["hash-file"] = sdk.hash_file(body)
+            octets = "application/octet-stream"
+            headers = sdk.sign(system_id, secret, logical, octets, datetime.now(VIETNAM))
+            body += b"\r\n"  # the SDK's writer ends the file so
+        else:
+            headers = logical | {
+                "authorization": f"Bearer {self.key or ''}",
+                "content-type": "application/xml",
+            }
         url = f"{self.hub.rstrip('/')}/api/v1/edoc/sendEdoc"
         try:
             async with httpx.AsyncClient(timeout=10.0) as client:

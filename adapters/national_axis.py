@@ -1,13 +1,20 @@
 """Reference national document axis: the Government Office's exchange, simulated.
 
-Speaks the operations of contracts/national-axis.openapi.yaml on a real
-socket (uvicorn in a background thread, adapters/serving.py): `sendEdoc`,
-`getReceivedEdocList`, `getEdoc`, `updateStatus`, `getSentEdocList`,
-`getAgenciesList`. Every call must be signed as hub/connectors/xroad.py says
-(401 and a FAIL answer otherwise). A sent package must match its `hash-file`
-and parse with hub.connectors.edxml.parse (400 FAIL with the reason otherwise); it gets a
-DocId and is filed for each `To` organisation (a status package: for the
-organisation of its ResponseFor).
+Speaks the operations of ../shared/reference/STANDARDS.md ("The national
+document axis") on a real socket (uvicorn in a background thread,
+adapters/serving.py): `sendEdoc`, `getReceivedEdocList`, `getEdoc`,
+`updateStatus`, `getSentEdocList`, `getAgenciesList`, `getAgenciesListQD20`,
+`countReceiveEdoc`, `countReceiveStatus` (the last four also by GET). Every
+call must be signed as the Government Office's SDK signs, checked by
+adapters/sdk.py, written from that reference and not from the hub's connector:
+the HMAC-SHA256 of `XroadVnpt-sign-header` as received, each member equal to
+the header sent beside it, a known `systemid`, a `ddMMyyyy'T'HHmmss+SSSS`
+timestamp (Vietnam time) within `window` seconds of the clock (401 and a
+FAIL answer otherwise). A sent package must match its `hash-file` (full hex,
+or the SDK's per-byte hex without leading zeros; the SDK's body is the file
+followed by CRLF) and parse with hub.connectors.edxml.parse (400 FAIL with
+the reason otherwise); it gets a DocId and is filed for each `To`
+organisation (a status package: for the organisation of its ResponseFor).
 
 Organisations whose level-1 code (the last group, `H29` of `000.00.11.H29`)
 is that of a registered system are that system's: it pulls them with
@@ -39,13 +46,14 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import json
 import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +62,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from adapters import sdk
 from adapters.serving import JSONResponse, SimulatorServer, wait_for_interrupt
 from hub.connectors.edxml import (
     DocumentPackage,
@@ -67,10 +76,9 @@ from hub.connectors.edxml import (
 )
 from hub.connectors.edxml.events import STATUS_MEANINGS
 from hub.connectors.edxml.model import ResponseFor
-from hub.connectors.xroad import logical_headers, verify
-from hub.errors import Rejected, TooLarge, Unauthorized
+from hub.errors import Rejected, TooLarge
 
-VN = timezone(timedelta(hours=7))
+VN = sdk.VN
 MAX_PACKAGE = 1 << 30
 CHUNK = 48 * 1024  # a multiple of 3: the base64 of each chunk needs no padding
 DIRECTORY = (
@@ -84,6 +92,9 @@ DIRECTORY = (
     ("000.00.00.H41", "Ủy ban nhân dân tỉnh Nghệ An"),
     ("000.00.00.H26", "Ủy ban nhân dân Thành phố Hà Nội"),
 )
+
+
+RECEIPT_MEANINGS = {"pending": "waiting to be fetched", "done": "fetched", "fail": "refused"}
 
 
 class AxisError(Exception):
@@ -109,20 +120,54 @@ class Filed:
     document_id: str | None
     status_code: str | None
     message_id: str | None
+    title: str | None = None
+    notation: str | None = None
     created: datetime = field(default_factory=lambda: datetime.now(VN))
     receipts: dict[str, str] = field(default_factory=dict)  # system -> pending|done|fail
     repeats: int = 0
 
     def listed(self, system: str) -> dict[str, Any]:
-        """This package as a getReceivedEdocList item for `system`."""
+        """This package as a getReceivedEdocList item for `system` (the reference's fields;
+        `to` is one string, since the SDK reads it with getAsString)."""
+        mine = [o for o in self.to if level1(o) == level1(system)]
+        status = self.receipts[system]
         return {
             "docId": self.doc_id,
-            "from": self.from_organ,
-            "to": [o for o in self.to if level1(o) == level1(system)],
-            "status": self.receipts[system],
+            "serviceType": "eDoc",
+            "messageType": self.messagetype,
             "created_time": self.created.isoformat(timespec="seconds"),
             "updated_time": self.created.isoformat(timespec="seconds"),
+            "from": self.from_organ,
+            "to": mine[0] if mine else "",
+            "status": status,
+            "status_desc": RECEIPT_MEANINGS.get(status, status),
         }
+
+    def sent(self, owner: Callable[[str], str | None]) -> list[dict[str, Any]]:
+        """This package as getSentEdocList items, one per recipient."""
+        stamp = self.created.isoformat(timespec="seconds")
+        items = []
+        for organ in self.to:
+            received = self.receipts.get(owner(organ) or "", "done")
+            items.append(
+                {
+                    "senderDocId": self.doc_id,
+                    "receiverDocId": self.doc_id,
+                    "fromCode": self.from_organ,
+                    "toCode": organ,
+                    "sendStatus": "done",
+                    "sendStatusDesc": RECEIPT_MEANINGS["done"],
+                    "receiveStatus": received,
+                    "receiveStatusDesc": RECEIPT_MEANINGS.get(received, received),
+                    "sentTime": stamp,
+                    "receivedTime": stamp if received == "done" else "",
+                    "title": self.title or "",
+                    "notation": self.notation or "",
+                    "serviceType": "eDoc",
+                    "messageType": self.messagetype,
+                }
+            )
+        return items
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -164,6 +209,8 @@ class NationalAxis(SimulatorServer):
         auto_status: StatusCodes the simulated organisations answer each document with.
         directory: where packages and blobs are kept (default: a temp directory).
         port: 0 picks a free port at the first start; later starts reuse it.
+        window: seconds a request's timestamp may be off `clock`.
+        clock: the axis's time (default: the system clock).
     """
 
     label = "axis"
@@ -177,8 +224,11 @@ class NationalAxis(SimulatorServer):
         directory: Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        window: float = 300.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(VN),
     ) -> None:
         self.systems = dict(systems)
+        self.window, self.clock = window, clock
         self.auto_status = tuple(auto_status)
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="axis-"))
@@ -190,7 +240,7 @@ class NationalAxis(SimulatorServer):
         self._counts = {"injected": 0, "auto_status": 0, "auth_refused": 0, "invalid": 0}
         self._fail_next: list[int] = []  # Retry-After seconds (or -1) of each coming 503
         self._refuse_next: list[str] = []
-        post = ["POST"]
+        post, both = ["POST"], ["GET", "POST"]
         app = Starlette(
             routes=[
                 Route("/sendEdoc", self._send, methods=post),
@@ -198,7 +248,10 @@ class NationalAxis(SimulatorServer):
                 Route("/getEdoc", self._get, methods=post),
                 Route("/updateStatus", self._update, methods=post),
                 Route("/getSentEdocList", self._sent_list, methods=post),
-                Route("/getAgenciesList", self._agencies, methods=post),
+                Route("/getAgenciesList", self._agencies, methods=both),
+                Route("/getAgenciesListQD20", self._agencies, methods=both),
+                Route("/countReceiveEdoc", self._count, methods=both),
+                Route("/countReceiveStatus", self._count, methods=both),
                 Route("/_axis/inject", self._inject_endpoint, methods=post),
                 Route("/_axis/received", self._received_endpoint, methods=["GET"]),
                 Route("/_axis/stats", self._stats_endpoint, methods=["GET"]),
@@ -290,6 +343,10 @@ class NationalAxis(SimulatorServer):
             doc_id, messagetype, sender, organ, to, target, size, digest, document_id,
             status_code, message_id,
         )  # fmt: skip
+        if isinstance(package, DocumentPackage):
+            code = package.header.code
+            doc.title = package.header.subject
+            doc.notation = "/".join(p for p in (code.number, code.notation) if p) if code else None
         for organ in to:
             owner = self._owner(organ)
             # A province's hub sent it: its own organisations have it from the hub already.
@@ -355,12 +412,11 @@ class NationalAxis(SimulatorServer):
                 wait = self._fail_next.pop(0)
                 raise AxisError(503, "simulated outage" if wait < 0 else f"retry:{wait}")
         try:
-            system = verify(request.headers, self.systems)
-        except Unauthorized as exc:
+            return sdk.verify(request.headers, self.systems, self.clock(), self.window)
+        except sdk.Refused as exc:
             with self._lock:
                 self._counts["auth_refused"] += 1
-            raise AxisError(401, exc.detail) from exc
-        return system, logical_headers(request.headers)
+            raise AxisError(401, str(exc)) from exc
 
     async def _send(self, request: Request) -> Response:
         try:
@@ -376,6 +432,9 @@ class NationalAxis(SimulatorServer):
             raise AxisError(400, "servicetype must be eDoc and messagetype edoc or status")
         if level1(organ) != level1(system):
             raise AxisError(403, f"{system} may not send for organisation {organ!r}")
+        to = headers.get("to")
+        if to is not None and not _json_array(to):
+            raise AxisError(400, "header to must be the JSON text of an array of recipients")
         message_id = headers.get("messageid")
         path, digest = await _spool_body(request, self.directory)
         try:
@@ -384,8 +443,11 @@ class NationalAxis(SimulatorServer):
                     return first
                 if self._refuse_next:
                     raise AxisError(200, self._refuse_next.pop(0))
-            if digest != headers.get("hash-file"):
-                raise AxisError(400, f"hash-file does not match the body (SHA-256 {digest})")
+            claimed = headers.get("hash-file", "")
+            if not sdk.hash_file_matches(claimed, bytes.fromhex(digest)):
+                trimmed = _without_crlf(path)  # the SDK writes the file, then CRLF
+                if trimmed is None or not sdk.hash_file_matches(claimed, trimmed):
+                    raise AxisError(400, f"hash-file does not match the body (SHA-256 {digest})")
             package = await asyncio.to_thread(self._parse, path)
             sent_from = (
                 package.from_ if isinstance(package, StatusPackage) else package.header.from_
@@ -412,6 +474,9 @@ class NationalAxis(SimulatorServer):
         except AxisError as exc:
             return _error(exc)
         messagetype = headers.get("messagetype", "edoc")
+        if messagetype not in ("edoc", "status"):
+            why = f"messagetype must be edoc or status, not {messagetype!r}"
+            return _error(AxisError(400, why))
         with self._lock:
             data = [
                 d.listed(system)
@@ -457,20 +522,8 @@ class NationalAxis(SimulatorServer):
         except AxisError as exc:
             return _error(exc)
         with self._lock:
-            data = [
-                {
-                    "docId": d.doc_id,
-                    "messagetype": d.messagetype,
-                    "documentId": d.document_id,
-                    "created_time": d.created.isoformat(timespec="seconds"),
-                    "to": [
-                        {"organ": o, "status": d.receipts.get(self._owner(o) or "", "done")}
-                        for o in d.to
-                    ],
-                }
-                for d in self._docs.values()
-                if d.sender == system
-            ]
+            mine = [d for d in self._docs.values() if d.sender == system]
+            data = [item for d in mine for item in d.sent(self._owner)]
         return ok(data=data)
 
     async def _agencies(self, request: Request) -> Response:
@@ -478,7 +531,27 @@ class NationalAxis(SimulatorServer):
             self._caller(request)
         except AxisError as exc:
             return _error(exc)
-        return ok(data=[{"code": code, "name": name} for code, name in DIRECTORY])
+        qd20 = request.url.path.endswith("QD20")
+        return ok(
+            data=[
+                {"code": code, "name": name, **({"codeQD20": code} if qd20 else {})}
+                for code, name in DIRECTORY
+            ]
+        )
+
+    async def _count(self, request: Request) -> Response:
+        try:
+            system, _ = self._caller(request)
+        except AxisError as exc:
+            return _error(exc)
+        kind = "status" if request.url.path.endswith("Status") else "edoc"
+        with self._lock:
+            count = sum(
+                1
+                for d in self._docs.values()
+                if d.messagetype == kind and d.receipts.get(system) == "pending"
+            )
+        return ok(count=count)
 
     async def _inject_endpoint(self, request: Request) -> Response:
         try:
@@ -516,6 +589,29 @@ async def _spool_body(request: Request, directory: Path) -> tuple[Path, str]:
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name), sha.hexdigest()
+
+
+def _json_array(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), list)
+    except ValueError:
+        return False
+
+
+def _without_crlf(path: Path) -> bytes | None:
+    """The SHA-256 of the file without its last two bytes, when they are CRLF."""
+    size = path.stat().st_size
+    sha = hashlib.sha256()
+    with path.open("rb") as source:
+        source.seek(max(size - 2, 0))
+        if size < 2 or source.read() != b"\r\n":
+            return None
+        source.seek(0)
+        left = size - 2
+        while left and (chunk := source.read(min(left, 1 << 20))):
+            sha.update(chunk)
+            left -= len(chunk)
+    return sha.digest()
 
 
 def _measure(path: Path) -> tuple[int, str]:

@@ -159,11 +159,12 @@ class HubConfig:
         found: list[str | None] = [o.api_key for o in self.operators]
         for system in self.systems.values():
             found += [system.api_key, urlsplit(system.endpoint or "").password]
-            found += [
-                value
-                for name, value in system.options.items()
-                if isinstance(value, str) and secret_name(name)
-            ]
+            for name, value in system.options.items():
+                if isinstance(value, str) and secret_name(name):
+                    # `env:NAME` options are resolved where used: keep the value too
+                    found.append(value)
+                    if value.startswith("env:"):
+                        found.append(os.environ.get(value[4:]))
         return [f for f in found if f]
 
     def system_by_key(self, key: str) -> System | None:
@@ -428,6 +429,7 @@ class _Checker:
     def systems(self, items: list[dict[str, Any]]) -> dict[str, System]:
         systems: dict[str, System] = {}
         first: dict[str, int | None] = {}
+        signers: dict[str, str] = {}  # axis_system_id -> the system signing with it
         for i, raw in enumerate(items):
             at, sid = ("systems", i), raw["id"]
             if sid in systems:
@@ -446,6 +448,14 @@ class _Checker:
             self._tls(raw, at, sid)
             first[sid] = self.doc.line(at + ("id",))
             systems[sid] = _system(raw, self._secret(raw.get("api_key"), at, f"system {sid}"))
+            axis_id = raw.get("axis_system_id")
+            if axis_id is not None and axis_id in signers:
+                self.doc.add(
+                    at + ("axis_system_id",),
+                    f"axis_system_id {axis_id!r} of {sid} is that of {signers[axis_id]}",
+                )
+            elif axis_id is not None:
+                signers[axis_id] = sid
         return systems
 
     def _connection(self, raw: Mapping[str, Any], at: JsonPath) -> None:
@@ -455,6 +465,8 @@ class _Checker:
             self.doc.add(at + ("kind",), f"unknown kind {kind!r} of system {sid}{hint}")
         if kind in ("http", "national_axis") and raw.get("may_receive") and endpoint is None:
             self.doc.add(at, f"system {sid} of kind {kind} may receive but has no endpoint")
+        if ("axis_system_id" in raw) != ("axis_secret" in raw):
+            self.doc.add(at, f"system {sid}: axis_system_id and axis_secret go together")
         if kind == "national_axis":
             if not raw.get("api_key"):
                 self.doc.add(at, f"system {sid} of kind national_axis needs api_key (its secret)")

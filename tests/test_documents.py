@@ -1,7 +1,8 @@
 """Documents through the hub: the local document axis, pull and SOAP push, the national axis.
 
 One city system sends an edXML package to two others (one pulls it through
-/api/v1/edoc/, one is pushed to over SOAP by the e-office simulator), to an
+/api/v1/edoc/, one is pushed to over SOAP by the e-office simulator, which
+answers its statuses as an SDK client, signed the SDK's way), to an
 organisation nobody receives for, and to a ministry through the national-axis
 simulator; statuses come back to the sender and show in the document's state.
 Runs on the embedded default and on PostgreSQL + RabbitMQ.
@@ -49,6 +50,7 @@ NOBODY = "000.00.99.H29"  # in the city, but no system receives for it
 MINISTRY = "000.00.00.G09"  # outside the city: through the national axis
 KEYS = {CITY: "k-city", JUSTICE: "k-justice", HOME: "k-home"}
 AXIS_SECRET = "axis-secret"
+HOME_SDK = ("H29.HOME.QLVB", "home-sdk-secret")  # the pushed e-office answers as an SDK client
 DOC_ID = "000.00.00.H29,2026/11/23,125/UBND-VP"
 ADMIN_KEY = "k-admin"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -99,6 +101,8 @@ def config(tmp_path: Path, soap: str, axis: str) -> Path:
         }
         if endpoint:
             system["endpoint"] = endpoint
+        if organ == HOME:
+            system["axis_system_id"], system["axis_secret"] = HOME_SDK
         return system
 
     doc = {
@@ -175,7 +179,9 @@ class City:
 @pytest.fixture
 def city(tmp_path: Path, backend: dict[str, str]) -> Iterator[City]:
     axis = NationalAxis({CITY: AXIS_SECRET}, auto_status=("01", "03")).start()
-    eoffice = EofficeSimulator(HOME, key=KEYS[HOME], directory=tmp_path / "eoffice").start()
+    eoffice = EofficeSimulator(
+        HOME, key=KEYS[HOME], directory=tmp_path / "eoffice", sdk=HOME_SDK
+    ).start()
     path = config(tmp_path, eoffice.url, axis.url)
     settings = Settings(config=path, blob_dir=tmp_path / "blobs", retry_poll_seconds=0.1, **backend)
     try:

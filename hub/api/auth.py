@@ -1,5 +1,6 @@
 """Who is calling: a registered system or an operator, by its Bearer key or (a system)
-by its client certificate (mutual TLS, hub/tls.py)."""
+by its client certificate (mutual TLS, hub/tls.py); on the local document axis also
+a system signing as the Government Office's SDK does (`identify_signed`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.config import Operator, System
-from hub.errors import Forbidden, Unauthorized
+from hub.connectors.httpmap import option_secret
+from hub.connectors.xroad import Signed, verify
+from hub.errors import Forbidden, Rejected, Unauthorized
 from hub.tls import client_subject
 
 if TYPE_CHECKING:
@@ -66,6 +69,48 @@ def identify(hub: Hub, request: Request, key: str | None) -> Caller | None:
     if operator is not None and by_cert is None:
         return Caller(operator=operator)
     raise Unauthorized("unknown key: send 'Authorization: Bearer <key>' with a registered one")
+
+
+AXIS_SYSTEM_ID = "axis_system_id"
+AXIS_SECRET = "axis_secret"
+
+
+def axis_signer(hub: Hub, system_id: str) -> System | None:
+    """The system configured with `axis_system_id: system_id` (its systemid on the axis)."""
+    return next(
+        (s for s in hub.config.systems.values() if s.options.get(AXIS_SYSTEM_ID) == system_id),
+        None,
+    )
+
+
+def identify_signed(hub: Hub, request: Request) -> tuple[System, Signed]:
+    """The system whose SDK signed `request` (hub/connectors/xroad.py), and what it signed.
+
+    A system signs with its `axis_system_id` and `axis_secret` options; a client
+    certificate, when presented, must name the same system, and a system with
+    `tls_required` must present one.
+
+    Raises:
+        Unauthorized: the reason the signature, the systemid or the timestamp is refused.
+    """
+
+    def secret_for(system_id: str) -> str | None:
+        system = axis_signer(hub, system_id)
+        try:
+            return option_secret(system, AXIS_SECRET) if system else None
+        except Rejected:  # an unset env: secret signs nothing
+            return None
+
+    signed = verify(request.headers, secret_for)
+    system = axis_signer(hub, signed.system_id)
+    assert system is not None
+    subject = client_subject(request.scope)
+    by_cert = hub.keys.by_subject(subject) if subject else None
+    if subject and (by_cert is None or by_cert.id != system.id):
+        raise Unauthorized("the client certificate does not name the system that signed")
+    if by_cert is None and system.options.get("tls_required"):
+        raise Unauthorized(f"{system.id} must present its client certificate")
+    return system, signed
 
 
 async def authenticate(

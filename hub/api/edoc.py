@@ -1,34 +1,40 @@
 """The local document axis: the national axis's operations, served by the hub to the city.
 
 Document-management systems built for the Government Office's axis connect to
-the hub with little change: the same operations, headers and answer shape,
-`{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc", "DocId" | "data"}`
-(ErrorCode "0" is success), with the system's Bearer key instead of the axis's
-signed headers. The answer is the transport acknowledgement; the business
-status of a document travels as its own status package.
+the hub unchanged: the same operations, headers and answer shape,
+`{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc", "DocId" | "data" | "count"}`
+(ErrorCode "0" is success). A caller is either the Government Office's SDK,
+signing as it does (`XroadVnpt-*` headers, checked by hub/api/auth.py's
+`identify_signed`; its parameters are then read from the signed headers only),
+or a system with its Bearer key and plain headers (`from`, `messagetype`...):
+hub/api/edoc_wire.py reads both and shapes the answers.
+The answer is the transport acknowledgement; the business status of a
+document travels as its own status package.
 
-- `POST sendEdoc`: the raw edXML as the body; headers `from` (the sending
-  organisation), `messagetype: edoc|status`, optional `hash-file` (SHA-256 hex
-  of the body, checked). The package is spooled to disk, parsed with its
-  attachments streamed into the blob store, and accepted like any message; the
-  answer's DocId is the message id. Recipients nobody receives for are refused
-  one by one (`refused` in the answer); when none is left, nothing is stored.
+- `POST sendEdoc`: the raw edXML as the body (the SDK's: the file, then CRLF);
+  headers `from` (the sending organisation), `messagetype: edoc|status`,
+  `hash-file` (SHA-256 of the file, hex; required when signed; the SDK's
+  per-byte spelling is accepted). The package is spooled to disk, parsed with
+  its attachments streamed into the blob store, and accepted like any message;
+  the answer's DocId is the message id (`""` on a refusal). Recipients nobody
+  receives for are refused one by one (`refused` in the answer); when none is
+  left, nothing is stored. The SDK's `to` header is not read: the package's
+  `To` decides.
 - `POST getReceivedEdocList` (header `messagetype`): what waits for the caller.
+- `POST getSentEdocList`: per recipient system of what the caller sent (newest
+  500 packages), the reference's fields (`senderDocId`, `toCode`, `receiveStatus`...).
 - `POST getEdoc` (header `docId`): the package, base64 in `data`, streamed.
 - `POST updateStatus` (headers `docId`, `status: done|fail`): the caller took it.
-- `GET getAgenciesList`: the organisation directory (hub/directory.py).
+- `GET|POST countReceiveEdoc`, `countReceiveStatus`: how many wait (`count`).
+- `GET|POST getAgenciesList`: the organisation directory (hub/directory.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
 import shutil
-import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +43,18 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from hub.api.auth import identify
+from hub.api.edoc_wire import (
+    KINDS,
+    answer,
+    caller,
+    guarded,
+    header,
+    json_base64,
+    listed,
+    messagetype,
+    sent_item,
+    spool,
+)
 from hub.config import System
 from hub.connectors.edxml import (
     SENT,
@@ -55,16 +72,9 @@ from hub.errors import (
     Invalid,
     NotFound,
     Rejected,
-    TooLarge,
-    TooMany,
-    Transient,
-    Unauthorized,
 )
 from hub.runtime import Hub
-from hub.store.pull import acknowledge, fetch, waiting
-
-KINDS = {"edoc": SENT, "status": STATUS}
-B64_CHUNK = 3 * 65536  # bytes encoded at a time: a multiple of 3, so no padding mid-stream
+from hub.store.pull import acknowledge, count_waiting, fetch, sent, waiting
 
 
 def _headers(*names: tuple[str, bool, str]) -> list[dict[str, Any]]:
@@ -83,6 +93,7 @@ AXIS_ANSWER = {
         "ErrorDesc": {"type": "string"},
         "DocId": {"type": "string"},
         "data": {},
+        "count": {"type": "integer", "minimum": 0},
         "refused": {"type": "array", "items": {"type": "object"}},
     },
 }
@@ -90,7 +101,7 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     code: {"description": what, "content": {"application/json": {"schema": AXIS_ANSWER}}}
     for code, what in (
         (200, "OK"),
-        (401, "FAIL: missing or unknown key"),
+        (401, "FAIL: missing or unknown key, or a signature refused (the reason)"),
         (403, "FAIL: not the caller's organisation or type"),
         (404, "FAIL: no such package for the caller"),
         (413, "FAIL: over HUB_MAX_DOCUMENT_BYTES"),
@@ -101,89 +112,13 @@ SEND_DOC: dict[str, Any] = {
     "parameters": _headers(
         ("from", True, "the sending organisation's code; the package's From"),
         ("messagetype", True, "edoc | status"),
-        ("hash-file", False, "SHA-256 hex of the body, checked"),
+        ("hash-file", False, "SHA-256 hex of the body, checked (required when signed)"),
     ),
     "requestBody": {
         "required": True,
         "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
     },
 }
-
-
-def answer(status: int = 200, **fields: Any) -> Response:
-    body = {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", **fields}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def failure(exc: Exception) -> Response:
-    """A refusal in the axis's shape, with the HTTP status the hub gives it elsewhere."""
-    if isinstance(exc, Transient):
-        status, code = 503, "UNAVAILABLE"
-    else:
-        assert isinstance(exc, Rejected)
-        status, code = exc.status, exc.problem.upper().replace("-", "_")
-    body: dict[str, Any] = {"status": "FAIL", "ErrorCode": code, "ErrorDesc": str(exc)}
-    errors = getattr(exc, "errors", None)
-    if errors:
-        body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooMany) else None
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
-
-
-async def guarded(work: Callable[[], Awaitable[Response]]) -> Response:
-    try:
-        return await work()
-    except (Rejected, Transient) as exc:
-        return failure(exc)
-
-
-def caller(hub: Hub, request: Request) -> System:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    who = identify(hub, request, key.strip() if scheme.lower() == "bearer" else None)
-    system = who.system if who else None
-    if system is None:
-        raise Unauthorized("send 'Authorization: Bearer <key>' with a document system's key")
-    hub.limits.take(system.id)
-    if not (system.can_send(SENT) or system.can_receive(SENT)):
-        raise Forbidden(f"{system.id} does not exchange documents")
-    return system
-
-
-def header(request: Request, name: str, allowed: tuple[str, ...] | None = None) -> str:
-    value = request.headers.get(name, "").strip()
-    if not value:
-        pointer = f"/headers/{name}"
-        raise Invalid(f"header {name!r} is required", errors=[FieldError(pointer, "missing")])
-    if allowed is not None and value not in allowed:
-        raise Invalid(
-            f"header {name!r} must be one of {', '.join(allowed)}, not {value!r}",
-            errors=[FieldError(f"/headers/{name}", "not an allowed value")],
-        )
-    return value
-
-
-async def spool(request: Request, directory: Path, limit: int) -> tuple[Path, str]:
-    """The body written to a temp file, and its SHA-256; refused past `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the package is {declared} bytes; the limit is {limit}")
-    digest, size = hashlib.sha256(), 0
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix="edoc-", delete=False)  # noqa: SIM115
-    path = Path(handle.name)
-    try:
-        with handle:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise TooLarge(f"the package is over the limit of {limit} bytes")
-                digest.update(chunk)
-                handle.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, digest.hexdigest()
 
 
 def sender_organ(package: DocumentPackage | StatusPackage) -> str:
@@ -202,22 +137,26 @@ def document_router(hub: Hub) -> APIRouter:
         """Send a document or status package (raw edXML body)."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            kind = KINDS[header(request, "messagetype", tuple(KINDS))]
-            organ = header(request, "from")
+            system, params = caller(hub, request)
+            kind = KINDS[header(params, "messagetype", tuple(KINDS))]
+            organ = header(params, "from")
+            servicetype = params.get("servicetype").strip()
+            if servicetype and servicetype != "eDoc":
+                raise Invalid(
+                    f"header 'servicetype' must be eDoc, not {servicetype!r}",
+                    errors=[FieldError("/headers/servicetype", "not an allowed value")],
+                )
+            claimed = header(params, "hash-file") if params.is_signed else params.get("hash-file")
             if not system.can_send(kind):
                 raise Forbidden(f"{system.id} may not send {kind}")
             if not hub.directory.sends_for(system.id, organ):
                 raise Forbidden(f"{system.id} does not send for organisation {organ!r}")
-            path, digest = await spool(request, hub.blobs.tmp, limit)
+            body = await spool(request, hub.blobs.tmp, limit)
+            path = body.path
             staging = FileBlobStore(path.with_suffix(".blobs"))
             try:
-                claimed = request.headers.get("hash-file", "").strip().lower()
-                if claimed and claimed != digest:
-                    raise Invalid(
-                        f"hash-file {claimed} is not the SHA-256 of the body ({digest})",
-                        errors=[FieldError("/headers/hash-file", "does not match the body")],
-                    )
+                if claimed.strip():
+                    body.check(claimed)
                 package = await asyncio.to_thread(_parse_file, path, staging, limit)
                 path.unlink()
                 return await accept(system, kind, organ, package, staging)
@@ -266,7 +205,7 @@ def document_router(hub: Hub) -> APIRouter:
             desc = "; ".join(f"{r['organ_id']}: {r['reason']}" for r in refused)
             return answer(DocId=message.id, ErrorDesc=desc, refused=refused)
 
-        return await guarded(work)
+        return await guarded(work, DocId="")
 
     @router.post(
         "/getReceivedEdocList",
@@ -277,12 +216,49 @@ def document_router(hub: Hub) -> APIRouter:
         """The packages waiting for the calling system."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            kind = KINDS[request.headers.get("messagetype", "edoc").strip() or "edoc"]
+            system, params = caller(hub, request)
+            kind = KINDS[messagetype(params)]
             rows = await hub.db.read(waiting, system.id, [kind])
-            return answer(data=[_listed(row, system) for row in rows])
+            return answer(data=[listed(row, system) for row in rows])
 
         return await guarded(work)
+
+    @router.post("/getSentEdocList", responses=ANSWERS)
+    async def sent_list(request: Request) -> Response:
+        """Per recipient of what the caller sent: the transport status of each."""
+
+        async def work() -> Response:
+            system, _ = caller(hub, request)
+            rows = await hub.db.read(sent, system.id, [SENT, STATUS])
+            return answer(data=[sent_item(row) for row in rows])
+
+        return await guarded(work)
+
+    async def count(request: Request, kind: str) -> Response:
+        async def work() -> Response:
+            system, _ = caller(hub, request)
+            return answer(count=await hub.db.read(count_waiting, system.id, [kind]))
+
+        return await guarded(work)
+
+    async def count_edoc(request: Request) -> Response:
+        """How many document packages wait for the caller (`count`)."""
+        return await count(request, SENT)
+
+    async def count_status(request: Request) -> Response:
+        """How many status packages wait for the caller (`count`)."""
+        return await count(request, STATUS)
+
+    # The SDK sends these with its POST helper although they are GET operations: both serve.
+    for path, handler in (("/countReceiveEdoc", count_edoc), ("/countReceiveStatus", count_status)):
+        for method in ("GET", "POST"):
+            router.add_api_route(
+                path,
+                handler,
+                methods=[method],
+                responses=ANSWERS,
+                operation_id=f"{path[1:]}_{method.lower()}",
+            )
 
     @router.post(
         "/getEdoc",
@@ -293,14 +269,14 @@ def document_router(hub: Hub) -> APIRouter:
         """One waiting package, base64 in `data` (streamed)."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            doc_id = header(request, "docid")
+            system, params = caller(hub, request)
+            doc_id = header(params, "docid")
             envelope = await hub.db.read(fetch, system.id, doc_id)
             if envelope is None:
                 raise NotFound(f"no package {doc_id!r} for {system.id}")
             event = orjson.loads(envelope)
             package = package_from_event(event["data"])
-            chunks = _json_base64(build(package, hub.blobs))
+            chunks = json_base64(build(package, hub.blobs))
             return StreamingResponse(chunks, media_type="application/json")
 
         return await guarded(work)
@@ -320,10 +296,10 @@ def document_router(hub: Hub) -> APIRouter:
         """The caller took a package (`done`) or could not (`fail`)."""
 
         async def work() -> Response:
-            system = caller(hub, request)
-            doc_id = header(request, "docid")
-            verdict = header(request, "status", ("done", "fail"))
-            reason = request.headers.get("description", "").strip()
+            system, params = caller(hub, request)
+            doc_id = header(params, "docid")
+            verdict = header(params, "status", ("done", "fail"))
+            reason = params.get("description").strip()
             ok = verdict == "done"
             detail = (
                 f"{system.id} fetched it"
@@ -339,7 +315,6 @@ def document_router(hub: Hub) -> APIRouter:
 
         return await guarded(work)
 
-    @router.get("/getAgenciesList", responses=ANSWERS)
     async def agencies(request: Request) -> Response:
         """The organisation directory."""
 
@@ -348,6 +323,15 @@ def document_router(hub: Hub) -> APIRouter:
             return answer(data=[a.as_json() for a in hub.directory.agencies()])
 
         return await guarded(work)
+
+    router.add_api_route("/getAgenciesList", agencies, methods=["GET"], responses=ANSWERS)
+    router.add_api_route(
+        "/getAgenciesList",
+        agencies,
+        methods=["POST"],
+        responses=ANSWERS,
+        operation_id="getAgenciesList_post",
+    )
 
     return router
 
@@ -368,33 +352,3 @@ def _adopt(staging: FileBlobStore, blobs: FileBlobStore, package: DocumentPackag
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging.path(attachment.blob), target)
-
-
-def _listed(row: dict[str, Any], system: System) -> dict[str, Any]:
-    data = orjson.loads(row["envelope"])["data"]
-    sender = data.get("sender") or data.get("from") or {}
-    return {
-        "docId": row["id"],
-        "from": sender.get("organ_id"),
-        "to": system.organ,
-        "document_id": data.get("document_id")
-        or (data.get("response_for") or {}).get("document_id"),
-        "status": "waiting",
-        "created_time": row["created_at"].isoformat(),
-        "updated_time": row["updated_at"].isoformat(),
-    }
-
-
-def _json_base64(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """`{"status":"OK",...,"data":"<base64 of chunks>"}`, encoded as the chunks come."""
-    yield b'{"status":"OK","ErrorCode":"0","ErrorDesc":"","data":"'
-    rest = b""
-    for chunk in chunks:
-        rest += chunk
-        if len(rest) >= B64_CHUNK:
-            cut = len(rest) - len(rest) % 3
-            yield base64.b64encode(rest[:cut])
-            rest = rest[cut:]
-    if rest:
-        yield base64.b64encode(rest)
-    yield b'"}'

@@ -3,11 +3,14 @@
 System: the Government Office's national document axis (trục liên thông văn
 bản quốc gia), reached through its X-Road adapter. Protocol: REST operations
 answering `{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc", ...}`, requests
-signed as the national SDK does (hub/connectors/xroad.py; the contract is
-contracts/national-axis.openapi.yaml). Standard: edXML, QCVN 102:2016/BTTTT.
-Supported: `sendEdoc` of documents and status packages (deliver), and pulling
-the city's packages with `getReceivedEdocList`, `getEdoc`, `updateStatus`
-(NationalAxisPoller). `getSentEdocList` and `getAgenciesList` are not used.
+signed exactly as the Government Office's SDK (SDKVXP 2.0.1) signs them
+(hub/connectors/xroad.py, from ../shared/reference/STANDARDS.md). Standard:
+edXML, QCVN 102:2016/BTTTT. Supported: `sendEdoc` of documents and status
+packages (deliver), pulling the city's packages with `getReceivedEdocList`,
+`getEdoc`, `updateStatus` (NationalAxisPoller), and for the organisation
+registry `getSentEdocList`, `countReceiveEdoc`, `countReceiveStatus`,
+`getAgenciesList` and `getAgenciesListQD20` (NationalAxisPoller's methods of
+those names).
 
 Config. The axis is one System of this kind, e.g.
 
@@ -22,8 +25,11 @@ there and checks it is unique, while other keys reach `options` as written, so
 an `options["secret"]` would sit in the file in clear; it is not read.
 `options["system_id"]` is required.
 
-Idempotency: `XroadVnpt-messageid` carries the hub message id; the axis keeps
-the DocId of the first send and answers it again for a repeat.
+Idempotency: `XroadVnpt-messageid` (signed like the other headers; the SDK
+signs whatever headers its caller gives it) carries the hub message id; the
+simulator keeps the DocId of the first send and answers it again for a
+repeat. The real axis is not known to honour it: a repeat there may file the
+package twice, which its recipients drop by DocumentId.
 
 Error mapping, shared with the other httpx connectors (hub/connectors/httpmap.py):
 timeouts, connection errors, 408, 425, 429 and 5xx are `Transient` (honouring
@@ -86,7 +92,8 @@ from hub.connectors.edxml import (
     package_from_event,
     parse,
 )
-from hub.connectors.xroad import Base64Field, sign_headers
+from hub.connectors.edxml.model import ResponseFor
+from hub.connectors.xroad import JSON, OCTET_STREAM, Base64Field, sign_headers
 from hub.errors import Rejected, Transient
 from hub.store import cursors
 from hub.store.db import Database
@@ -98,6 +105,7 @@ MAX_PACKAGE = 1 << 30
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 
 Accept = Callable[[Path, str, str], Awaitable[None]]
+_NO_ONE = ResponseFor()
 
 
 def message_id_for(doc_id: str) -> str:
@@ -153,20 +161,22 @@ class NationalAxisConnector(httpmap.HttpxClient):
         self, event: Mapping[str, Any], package: Package, target: System, digest: str
     ) -> dict[str, str]:
         system_id, secret = axis_credentials(target)
+        if isinstance(package, StatusPackage):
+            organ, to = package.from_.organ_id, [(package.response_for or _NO_ONE).organ_id]
+        else:
+            organ, to = package.header.from_.organ_id, [o.organ_id for o in package.header.to]
         logical = {
-            "from": package.from_.organ_id
-            if isinstance(package, StatusPackage)
-            else package.header.from_.organ_id,
+            "from": organ,
+            "to": json.dumps([o for o in to if o], separators=(",", ":")),
             "servicetype": SERVICE_TYPE,
             "messagetype": "status" if isinstance(package, StatusPackage) else "edoc",
             "hash-file": digest,
             "messageid": str(event["id"]),
         }
         try:
-            signed = sign_headers(system_id, secret, logical)
+            return sign_headers(system_id, secret, logical, content_type=OCTET_STREAM)
         except ValueError as exc:
             raise Rejected(f"{target.id}: {exc}") from exc
-        return signed | {"content-type": "application/xml; charset=utf-8"}
 
     async def deliver(self, envelope: bytes, event: Mapping[str, Any], target: System) -> Receipt:
         """Build the package twice (hash, then send), streaming; raises Transient or Rejected."""
@@ -335,7 +345,7 @@ class NationalAxisPoller:
         cursor["unacked"][doc_id] = status
         await self._save()
         try:
-            await self._call("updateStatus", {"docid": doc_id, "status": status})
+            await self._call("updateStatus", {"docId": doc_id, "status": status})
         except Rejected as exc:
             log.warning("%s: updateStatus %s %s refused: %s", self.system.id, doc_id, status, exc)
         del cursor["unacked"][doc_id]
@@ -352,13 +362,29 @@ class NationalAxisPoller:
     async def _save(self) -> None:
         await self._db.run(cursors.save, self.cursor_name, json.dumps(self._cursor))
 
+    async def sent_list(self) -> list[dict[str, Any]]:
+        """getSentEdocList: per recipient of what the city sent, send and receive status."""
+        return list((await self._call("getSentEdocList", {})).get("data") or [])
+
+    async def count_received(self, messagetype: str = "edoc") -> int:
+        """countReceiveEdoc (`edoc`) or countReceiveStatus (`status`): how many wait."""
+        operation = "countReceiveStatus" if messagetype == "status" else "countReceiveEdoc"
+        answer = await self._call(operation, {"servicetype": SERVICE_TYPE}, method="GET")
+        return int(answer.get("count", 0))
+
+    async def agencies(self, *, qd20: bool = False) -> list[dict[str, Any]]:
+        """getAgenciesList (or getAgenciesListQD20, with the Decision 20 codes too)."""
+        operation = "getAgenciesListQD20" if qd20 else "getAgenciesList"
+        return list((await self._call(operation, {}, method="GET")).get("data") or [])
+
     def _signed(self, logical: Mapping[str, str]) -> dict[str, str]:
         system_id, secret = axis_credentials(self.system)
-        return sign_headers(system_id, secret, logical)
+        return sign_headers(system_id, secret, logical, content_type=JSON)
 
-    async def _call(self, operation: str, logical: Mapping[str, str]) -> Any:
+    async def _call(self, operation: str, logical: Mapping[str, str], method: str = "POST") -> Any:
         with httpmap.map_failures(self.system):
-            response = await self._client.post(
+            response = await self._client.request(
+                method,
                 httpmap.url_for(self.system, operation),
                 headers=self._signed(logical),
                 timeout=self.system.timeout,
@@ -375,7 +401,7 @@ class NationalAxisPoller:
                 async with self._client.stream(
                     "POST",
                     httpmap.url_for(self.system, "getEdoc"),
-                    headers=self._signed({"docid": doc_id}),
+                    headers=self._signed({"docId": doc_id}),
                     timeout=self.system.timeout,
                 ) as response:
                     if response.status_code != 200:

@@ -1,25 +1,26 @@
-"""The wire rules of the national document axis adapter (X-Road, VNPT SDK dialect).
+"""The wire rules of the national document axis, as the Government Office's SDK speaks them.
 
-Signing. Every logical header `k` of a request travels as the HTTP header
-`XroadVnpt-k`; `systemid` (the caller's id on the axis) and `timestamp` (Unix
-time in milliseconds, decimal) are always among them. `XroadVnpt-hash-header`
-carries the lowercase hex HMAC-SHA256, keyed by the UTF-8 of the system's
-secret, over the canonical JSON of the logical headers:
+The reference is ../shared/reference/STANDARDS.md, "The national document axis"
+(SDKVXP 2.0.1, `com.vpcp.services.VnptService`). Signing a request:
 
-    the object {logical name: value} of every XroadVnpt-* header except
-    hash-header, names in lowercase without the prefix, keys sorted by code
-    point, separators "," and ":" with no whitespace, non-ASCII escaped as
-    \\uXXXX (json.dumps(..., sort_keys=True, separators=(",", ":"),
-    ensure_ascii=True)), encoded as ASCII.
+- The logical headers are `timestamp` (`ddMMyyyy'T'HHmmss+SSSS`, the last
+  four digits the milliseconds, in Vietnam time: see `VN`), `systemid`,
+  `Content-Type` and the operation's own (`from`, `servicetype`, `docId`...).
+- Each logical header `k` travels as `XroadVnpt-k` (names keep their case);
+  `Content-Type` also travels as itself.
+- `XroadVnpt-sign-header` is the compact JSON object `{"XroadVnpt-k": value}`
+  in the headers' order, `XroadVnpt-sign-header-key` the logical names joined
+  by `;`, `XroadVnpt-hash-header` the lowercase hex HMAC-SHA256 of the UTF-8
+  of the sign-header text, keyed by the UTF-8 of the system's secret.
+- `User-Agent: JAVASDKAgent/1.0.0 XRoad/VPCP`, `XroadVnpt-version: 3.0.201608`.
 
-    {"from":"000.00.11.H29","hash-file":"9f86...","messagetype":"edoc",
-     "messageid":"01JD...","servicetype":"eDoc","systemid":"000.00.00.H29",
-     "timestamp":"1764000000000"}
-
-A verifier refuses a missing or wrong hash, an unknown system, and a timestamp
-more than `MAX_SKEW` (5 minutes) old or ahead: a captured request cannot be
-replayed later. The body is bound through `hash-file` (SHA-256 hex), which the
-signature covers.
+Verifying (`verify`) hashes the sign-header text exactly as received, then
+checks that every member matches the one header of that name sent beside it,
+that `sign-header-key` names the same headers, that `systemid` is known and
+that `timestamp` has the SDK's format and lies within `WINDOW` of now. The
+operation then reads its parameters from the signed members only. What the
+reference leaves open (the time zone, no nonce, the window) is written down
+in docs/DOCUMENTS.md, "An SDK client against the hub".
 
 Answers are JSON objects `{"status": "OK"|"FAIL", "ErrorCode", "ErrorDesc", ...}`;
 `getEdoc` carries the package as a base64 string in `data`, which
@@ -33,84 +34,183 @@ import hashlib
 import hmac
 import json
 import re
-import time
-from collections.abc import Mapping
-from typing import Any, BinaryIO
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, BinaryIO, Protocol
 
 from hub.errors import Unauthorized
 
-PREFIX = "xroadvnpt-"
-HASH_HEADER = "hash-header"
-MAX_SKEW = 300.0
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+PREFIX = "XroadVnpt-"
+SIGN_HEADER = "XroadVnpt-sign-header"
+SIGN_HEADER_KEY = "XroadVnpt-sign-header-key"
+HASH_HEADER = "XroadVnpt-hash-header"
+USER_AGENT = "JAVASDKAgent/1.0.0 XRoad/VPCP"
+VERSION = "3.0.201608"
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+# SimpleDateFormat writes the JVM's local time; the SDK's users run in Vietnam.
+VN = timezone(timedelta(hours=7))
+WINDOW = 300.0  # seconds a timestamp may be off the verifier's clock, either way
+_STAMP = re.compile(r"^(\d{2})(\d{2})(\d{4})T(\d{2})(\d{2})(\d{2})\+(\d{4})$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _VALUE = re.compile(r"^[\x20-\x7e]*$")
+_UNSIGNED = {SIGN_HEADER.lower(), SIGN_HEADER_KEY.lower(), HASH_HEADER.lower()}
 
 
-def canonical(logical: Mapping[str, str]) -> bytes:
-    """The bytes the hash-header is computed over (see the module docstring)."""
-    items = {name.lower(): value for name, value in logical.items()}
-    return json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+class Headers(Protocol):
+    """Case-insensitive request headers (starlette's and httpx's both fit)."""
+
+    def getlist(self, key: str) -> list[str]: ...
 
 
-def signature(secret: str, logical: Mapping[str, str]) -> str:
-    """Hex HMAC-SHA256 of the canonical JSON of `logical`, keyed by `secret`."""
-    return hmac.new(secret.encode("utf-8"), canonical(logical), hashlib.sha256).hexdigest()
+def timestamp(at: datetime) -> str:
+    """`at` as the SDK writes it: `ddMMyyyy'T'HHmmss+SSSS` in Vietnam time."""
+    local = at.astimezone(VN)
+    return local.strftime("%d%m%YT%H%M%S+") + f"{local.microsecond // 1000:04d}"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """The instant an SDK timestamp names. Raises ValueError for any other spelling."""
+    found = _STAMP.match(text)
+    if not found:
+        raise ValueError(f"timestamp {text!r} is not ddMMyyyy'T'HHmmss+SSSS")
+    day, month, year, hour, minute, second, millis = (int(g) for g in found.groups())
+    if millis > 999:
+        raise ValueError(f"timestamp {text!r}: the last four digits are milliseconds (0-999)")
+    return datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=VN)
+
+
+def sign_header(logical: Mapping[str, str]) -> str:
+    """The sign-header text: compact JSON of `"XroadVnpt-<name>": value`, in order."""
+    members = {PREFIX + name: value for name, value in logical.items()}
+    return json.dumps(members, separators=(",", ":"), ensure_ascii=False)
+
+
+def hash_header(secret: str, text: str) -> str:
+    """Lowercase hex HMAC-SHA256 of the UTF-8 of `text`, keyed by the UTF-8 of `secret`."""
+    return hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def sign_headers(
-    system_id: str, secret: str, headers: Mapping[str, str], now: float | None = None
+    system_id: str,
+    secret: str,
+    headers: Mapping[str, str],
+    *,
+    content_type: str = JSON,
+    now: datetime | None = None,
 ) -> dict[str, str]:
-    """HTTP headers for a request: each logical header prefixed, plus systemid, timestamp, hash.
+    """The HTTP headers of one request, signed as the SDK signs.
 
     Args:
-        headers: logical headers (`from`, `messagetype`, `docid`...), names case-insensitive.
-        now: Unix time in seconds (default: the clock).
+        headers: the operation's own logical headers (`from`, `docId`...), names as sent.
+        content_type: `application/octet-stream` for sendEdoc, else `application/json`.
+        now: the signing time (default: the clock).
 
     Raises:
         ValueError: a name that is not a token, or a value that is not printable ASCII.
     """
-    stamp = str(int((time.time() if now is None else now) * 1000))
-    logical = {k.lower(): v for k, v in headers.items()}
-    logical |= {"systemid": system_id, "timestamp": stamp}
+    stamp = timestamp(now or datetime.now(UTC))
+    logical = {"timestamp": stamp, "systemid": system_id, "Content-Type": content_type}
+    logical |= dict(headers)
     for name, value in logical.items():
-        if not _NAME.match(name) or name == HASH_HEADER:
+        if not _NAME.match(name) or (PREFIX + name).lower() in _UNSIGNED:
             raise ValueError(f"{name!r} cannot be a logical header name")
         if not _VALUE.match(value):
             raise ValueError(f"header {name}: value {value!r} is not printable ASCII")
-    signed = {f"XroadVnpt-{name}": value for name, value in logical.items()}
-    signed[f"XroadVnpt-{HASH_HEADER}"] = signature(secret, logical)
+    text = sign_header(logical)
+    signed = {"Content-Type": content_type}
+    signed |= {PREFIX + name: value for name, value in logical.items()}
+    signed[SIGN_HEADER_KEY] = ";".join(logical)
+    signed[SIGN_HEADER] = text
+    signed[HASH_HEADER] = hash_header(secret, text)
+    signed["User-Agent"] = USER_AGENT
+    signed[PREFIX + "version"] = VERSION
     return signed
 
 
-def logical_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The logical headers of a request (lowercase names without the prefix), hash included."""
-    return {k.lower()[len(PREFIX) :]: v for k, v in headers.items() if k.lower().startswith(PREFIX)}
+@dataclass(frozen=True)
+class Signed:
+    """A verified request: who signed it, and its signed logical headers."""
+
+    system_id: str
+    logical: Mapping[str, str]  # lowercase names without the prefix -> value
+    at: datetime
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.logical.get(name.lower(), default)
+
+
+def signed_request(headers: Headers) -> bool:
+    """True when a request carries the SDK's signature headers (so must verify)."""
+    return any(headers.getlist(n) for n in (SIGN_HEADER, HASH_HEADER))
 
 
 def verify(
-    headers: Mapping[str, str], secrets_by_system: Mapping[str, str], now: float | None = None
-) -> str:
-    """Check a request's signature; returns the calling system's id.
+    headers: Headers,
+    secret_for: Callable[[str], str | None],
+    *,
+    now: datetime | None = None,
+    window: float = WINDOW,
+) -> Signed:
+    """Check a request signed as the SDK signs; returns who signed it and what.
 
     Raises:
-        Unauthorized: no or unknown systemid, a missing, stale or future timestamp, a wrong hash.
+        Unauthorized: the reason, for a missing or malformed sign-header, an
+            unknown systemid, a wrong hash, a member that differs from its
+            header, or a timestamp in another format or outside the window.
     """
-    logical = logical_headers(headers)
-    given = logical.pop(HASH_HEADER, "")
-    system = logical.get("systemid", "")
-    secret = secrets_by_system.get(system)
-    if not given or secret is None:
-        raise Unauthorized(f"unsigned request or unknown systemid {system!r}")
+    text, given = _one(headers, SIGN_HEADER), _one(headers, HASH_HEADER)
+    if text is None or given is None:
+        raise Unauthorized(f"send {SIGN_HEADER} and {HASH_HEADER} (one each), as the SDK does")
     try:
-        stamp = int(logical.get("timestamp", "")) / 1000
-    except ValueError:
-        raise Unauthorized("timestamp is not Unix time in milliseconds") from None
-    age = (time.time() if now is None else now) - stamp
-    if abs(age) > MAX_SKEW:
-        raise Unauthorized(f"timestamp is {age:+.0f} s from now (more than {MAX_SKEW:g} s)")
-    if not hmac.compare_digest(signature(secret, logical), given.lower()):
-        raise Unauthorized(f"hash-header does not match the headers signed by {system}")
-    return system
+        text = text.encode("latin-1").decode("utf-8")  # the bytes as sent, read as UTF-8
+        members = json.loads(text)
+    except (UnicodeError, ValueError):
+        raise Unauthorized(f"{SIGN_HEADER} is not UTF-8 JSON") from None
+    if not isinstance(members, dict) or not all(
+        isinstance(k, str) and k.lower().startswith(PREFIX.lower()) and isinstance(v, str)
+        for k, v in members.items()
+    ):
+        raise Unauthorized(f'{SIGN_HEADER} must be an object of "{PREFIX}<name>": "<value>"')
+    logical = {k[len(PREFIX) :].lower(): v for k, v in members.items()}
+    system_id = logical.get("systemid", "")
+    secret = secret_for(system_id) if system_id else None
+    if secret is None:
+        raise Unauthorized(f"unknown systemid {system_id!r} (or none signed)")
+    if not hmac.compare_digest(hash_header(secret, text).encode(), given.strip().lower().encode()):
+        raise Unauthorized(f"{HASH_HEADER} is not the HMAC-SHA256 of {SIGN_HEADER} by {system_id}")
+    for name, value in members.items():
+        sent = [v.encode("latin-1").decode("utf-8", "replace") for v in headers.getlist(name)]
+        if sent != [value]:
+            raise Unauthorized(f"signed {name} {value!r} differs from the header sent: {sent!r}")
+    keys = _one(headers, SIGN_HEADER_KEY)
+    if keys is not None and sorted(k.lower() for k in keys.split(";") if k) != sorted(logical):
+        raise Unauthorized(f"{SIGN_HEADER_KEY} does not name the headers signed")
+    at = _within(logical.get("timestamp", ""), now or datetime.now(UTC), window)
+    return Signed(system_id, logical, at)
+
+
+def _one(headers: Headers, name: str) -> str | None:
+    values = headers.getlist(name)
+    return values[0] if len(values) == 1 else None
+
+
+def _within(stamp: str, now: datetime, window: float) -> datetime:
+    try:
+        at = parse_timestamp(stamp)
+    except ValueError as exc:
+        raise Unauthorized(str(exc)) from None
+    off = (at - now).total_seconds()
+    if abs(off) > window:
+        raise Unauthorized(f"timestamp {stamp} is {off:+.0f} s from now (over {window:g} s)")
+    return at
+
+
+def hash_file_forms(digest: bytes) -> tuple[str, str]:
+    """The ways a `hash-file` may spell a SHA-256: full hex, and the SDK's
+    (`Integer.toHexString` of each byte, so a byte under 0x10 loses its zero)."""
+    return digest.hex(), "".join(f"{b:x}" for b in digest)
 
 
 class Base64Field:

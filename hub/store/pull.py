@@ -46,6 +46,50 @@ def waiting(
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
+def count_waiting(engine: sa.Engine, destination: str, types: Sequence[str]) -> int:
+    """How many messages of `types` wait for `destination`."""
+    q = (
+        sa.select(sa.func.count())
+        .select_from(deliveries.join(messages, deliveries.c.message_id == messages.c.id))
+        .where(
+            deliveries.c.destination == destination,
+            deliveries.c.status == "waiting",
+            messages.c.type.in_(types),
+        )
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
+
+
+def sent(
+    engine: sa.Engine, source: str, types: Sequence[str], limit: int = 500
+) -> list[dict[str, Any]]:
+    """The deliveries of the newest messages of `types` that `source` sent, newest first."""
+    recent = (
+        sa.select(messages.c.id)
+        .where(messages.c.source == source, messages.c.type.in_(types))
+        .order_by(messages.c.seq.desc())
+        .limit(limit)
+        .scalar_subquery()
+    )
+    q = (
+        sa.select(
+            messages.c.id,
+            messages.c.type,
+            messages.c.envelope,
+            messages.c.received_at,
+            deliveries.c.destination,
+            deliveries.c.status,
+            deliveries.c.delivered_at,
+        )
+        .join(deliveries, deliveries.c.message_id == messages.c.id)
+        .where(messages.c.id.in_(recent))
+        .order_by(messages.c.seq.desc(), deliveries.c.id)
+    )
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
 def fetch(engine: sa.Engine, destination: str, message_id: str) -> str | None:
     """The envelope of a message held for (or already taken by) `destination`."""
     q = (

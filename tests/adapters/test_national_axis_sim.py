@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import json
 import socket
 import subprocess
 import sys
 import time
 import unicodedata
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from hub.connectors.edxml import (
     parse,
 )
 from hub.connectors.edxml.model import Code, PromulgationInfo
-from hub.connectors.xroad import sign_headers
+from tests import sdk
 from tests.conftest import REPO
 from tests.support import wait_until
 
@@ -75,11 +77,14 @@ def call(
     *,
     system: str = CITY,
     secret: str = SECRET,
-    now: float | None = None,
+    at: datetime | None = None,
+    method: str = "POST",
 ) -> httpx.Response:
-    """One signed call, as the SDK makes it."""
-    signed = sign_headers(system, secret, headers, now=now)
-    return httpx.post(f"{axis.url}/{operation}", headers=signed, content=body, timeout=10.0)
+    """One signed call, as the SDK makes it (tests/sdk.py, from the reference)."""
+    kind = "application/octet-stream" if operation == "sendEdoc" else "application/json"
+    signed = sdk.request(system, secret, headers, content_type=kind, at=at)
+    url = f"{axis.url}/{operation}"
+    return httpx.request(method, url, headers=signed, content=body, timeout=10.0)
 
 
 def send(axis: NationalAxis, raw: bytes, sender: str, **extra: str) -> httpx.Response:
@@ -109,12 +114,34 @@ def axis(tmp_path: Path) -> Iterator[NationalAxis]:
 def test_unsigned_wrong_hash_and_stale_calls_are_refused_401(axis: NationalAxis) -> None:
     unsigned = httpx.post(f"{axis.url}/getAgenciesList", timeout=5.0)
     wrong = call(axis, "getAgenciesList", {}, secret="not-the-secret")
-    stale = call(axis, "getAgenciesList", {}, now=time.time() - 301)
-    for answer in (unsigned, wrong, stale):
+    stale = call(axis, "getAgenciesList", {}, at=datetime.now(UTC) - timedelta(seconds=301))
+    ahead = call(axis, "getAgenciesList", {}, at=datetime.now(UTC) + timedelta(seconds=301))
+    good = sdk.request(CITY, SECRET, {"docId": "d-1"})
+    tampered = httpx.post(
+        f"{axis.url}/getEdoc", headers=sdk.replace(good, "XroadVnpt-docId", "d-2"), timeout=5.0
+    )
+    millis = sdk.request(CITY, SECRET, {}, timestamp=str(int(time.time() * 1000)))
+    unix = httpx.post(f"{axis.url}/getAgenciesList", headers=millis, timeout=5.0)
+    stranger = call(axis, "getAgenciesList", {}, system="000.00.00.H41")
+    refused = (unsigned, wrong, stale, ahead, tampered, unix, stranger)
+    for answer in refused:
         assert answer.status_code == 401
         assert answer.json()["status"] == "FAIL" and answer.json()["ErrorCode"] == "401"
-    assert "timestamp" in stale.json()["ErrorDesc"]
-    assert axis.stats()["auth_refused"] == 3
+    assert "timestamp" in stale.json()["ErrorDesc"] and "timestamp" in unix.json()["ErrorDesc"]
+    assert "differs" in tampered.json()["ErrorDesc"]
+    assert "unknown systemid" in stranger.json()["ErrorDesc"]
+    assert axis.stats()["auth_refused"] == len(refused)
+
+
+def test_a_private_dialect_does_not_pass(axis: NationalAxis) -> None:
+    """The hub's former dialect: a hash over the sorted JSON of unprefixed names, Unix ms."""
+    logical = {"systemid": CITY, "timestamp": str(int(time.time() * 1000))}
+    text = json.dumps(logical, sort_keys=True, separators=(",", ":")).encode()
+    digest = hmac.new(SECRET.encode(), text, hashlib.sha256).hexdigest()
+    headers = {f"XroadVnpt-{k}": v for k, v in logical.items()}
+    headers["XroadVnpt-hash-header"] = digest
+    answer = httpx.post(f"{axis.url}/getAgenciesList", headers=headers, timeout=5.0)
+    assert answer.status_code == 401 and answer.json()["status"] == "FAIL"
 
 
 def test_agencies_directory_has_the_government_office_in_nfc(axis: NationalAxis) -> None:
@@ -144,7 +171,14 @@ def test_sent_document_gets_a_doc_id_and_ministries_answer_with_status(
     assert isinstance(package, StatusPackage) and package.status_code == "01"
     assert package.response_for and package.response_for.document_id == got["document_id"]
     sent = call(axis, "getSentEdocList", {}).json()["data"]
-    assert sent[0]["docId"] == doc_id and sent[0]["to"][0] == {"organ": MINISTRY, "status": "done"}
+    assert [s["toCode"] for s in sent] == [MINISTRY, "000.00.00.G17"]
+    assert sent[0]["senderDocId"] == doc_id and sent[0]["fromCode"] == "000.00.11.H29"
+    assert sent[0]["receiveStatus"] == "done" and sent[0]["notation"] == "125/UBND-VP"
+    for name in ("sendStatus", "sendStatusDesc", "receiveStatusDesc", "sentTime", "title"):
+        assert isinstance(sent[0][name], str) and sent[0][name], name
+    assert sent[0]["serviceType"] == "eDoc" and sent[0]["messageType"] == "edoc"
+    assert call(axis, "countReceiveStatus", {}, method="GET").json()["count"] == 4
+    assert call(axis, "countReceiveEdoc", {}, method="GET").json()["count"] == 0
 
 
 def test_repeated_message_id_is_dropped_with_the_first_doc_id(
@@ -176,6 +210,21 @@ def test_bad_body_hash_corrupt_package_and_foreign_sender_fail(
     assert axis.received() == [] and axis.stats()["invalid"] == 1
 
 
+def test_the_sdk_body_and_hash_file_spelling_are_accepted(
+    axis: NationalAxis, blobs: FileBlobStore
+) -> None:
+    """The SDK sends the file then CRLF, its hash-file each byte's hex without a leading 0."""
+    raw = xml(document("000.00.11.H29", MINISTRY), blobs)
+    headers = {"from": "000.00.11.H29", "servicetype": "eDoc", "messagetype": "edoc"}
+    headers |= {"to": f'["{MINISTRY}"]', "hash-file": sdk.hash_file(raw)}
+    answer = call(axis, "sendEdoc", headers, sdk.body(raw))
+    assert answer.status_code == 200 and answer.json()["DocId"], answer.text
+    not_json = call(axis, "sendEdoc", headers | {"to": MINISTRY}, sdk.body(raw))
+    assert not_json.status_code == 400 and "to" in not_json.json()["ErrorDesc"]
+    foo = call(axis, "getReceivedEdocList", {"messagetype": "foo"})
+    assert foo.status_code == 400 and foo.json()["status"] == "FAIL"
+
+
 def test_city_pulls_injected_documents_and_acknowledges_them(
     axis: NationalAxis, blobs: FileBlobStore
 ) -> None:
@@ -183,7 +232,9 @@ def test_city_pulls_injected_documents_and_acknowledges_them(
     doc_id = httpx.post(f"{axis.url}/_axis/inject", content=raw).json()["DocId"]
     [item] = received_list(axis)
     assert item["docId"] == doc_id and item["from"] == MINISTRY
-    assert item["to"] == ["000.00.11.H29"] and item["status"] == "pending"
+    assert item["to"] == "000.00.11.H29" and item["status"] == "pending"
+    assert item["serviceType"] == "eDoc" and item["messageType"] == "edoc"
+    assert item["status_desc"] and item["created_time"] and item["updated_time"]
     fetched = call(axis, "getEdoc", {"docid": doc_id}).json()
     assert base64.b64decode(fetched["data"]) == raw
     assert call(axis, "updateStatus", {"docid": doc_id, "status": "done"}).status_code == 200

@@ -10,10 +10,12 @@ import json
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters.national_axis import NationalAxis
@@ -24,10 +26,11 @@ from hub.connectors.national_axis import (
     NationalAxisPoller,
     message_id_for,
 )
-from hub.connectors.xroad import Base64Field, canonical, sign_headers, verify
+from hub.connectors.xroad import Base64Field, sign_headers, verify
 from hub.errors import Rejected, Transient, Unauthorized
 from hub.store import cursors
 from hub.store.db import Database
+from tests import sdk
 from tests.adapters.test_national_axis_sim import CITY, MINISTRY, SECRET, document, xml
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared/reference/edxml/vpcp-sdk-samples"
@@ -89,34 +92,63 @@ def db(sqlite_url: str) -> Iterator[Database]:
 # Signing ---------------------------------------------------------------------------------
 
 
-def test_signature_round_trip_and_canonical_form() -> None:
-    now = 1_764_000_000.0
-    signed = sign_headers(CITY, SECRET, {"From": "000.00.11.H29", "messagetype": "edoc"}, now=now)
-    assert signed["XroadVnpt-timestamp"] == "1764000000000"
-    assert signed["XroadVnpt-from"] == "000.00.11.H29"
-    assert canonical({"systemid": CITY, "From": "x", "timestamp": "1"}) == (
-        b'{"from":"x","systemid":"000.00.00.H29","timestamp":"1"}'
+class Headers(dict[str, list[str]]):
+    """Case-insensitive headers with getlist, as starlette hands them to the hub."""
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        super().__init__()
+        for name, value in items:
+            self.setdefault(name.lower(), []).append(value)
+
+    def getlist(self, key: str) -> list[str]:
+        return list(self.get(key.lower(), []))
+
+
+def test_the_hub_signs_as_the_sdk_and_an_independent_verifier_accepts_it() -> None:
+    now = datetime(2026, 12, 3, 11, 45, 1, 123_000, tzinfo=UTC)
+    signed = sign_headers(CITY, SECRET, {"from": "000.00.11.H29", "messagetype": "edoc"}, now=now)
+    assert signed["XroadVnpt-timestamp"] == "03122026T184501+0123"  # Vietnam time
+    assert signed["XroadVnpt-sign-header"] == (
+        '{"XroadVnpt-timestamp":"03122026T184501+0123","XroadVnpt-systemid":"000.00.00.H29",'
+        '"XroadVnpt-Content-Type":"application/json","XroadVnpt-from":"000.00.11.H29",'
+        '"XroadVnpt-messagetype":"edoc"}'
     )
-    assert verify({k.lower(): v for k, v in signed.items()}, {CITY: SECRET}, now=now + 299) == CITY
+    assert signed["XroadVnpt-sign-header-key"] == "timestamp;systemid;Content-Type;from;messagetype"
+    logical = sdk.check(httpx.Headers(signed), {CITY: SECRET}, now + timedelta(seconds=299))
+    assert logical["from"] == "000.00.11.H29"
 
 
-@pytest.mark.parametrize("attack", ["wrong secret", "stale", "future", "tampered", "added"])
+def test_verify_accepts_what_the_reference_helper_builds() -> None:
+    now = datetime.now(UTC)
+    items = sdk.request(CITY, SECRET, {"docId": "d-1", "status": "done"}, at=now)
+    got = verify(Headers(items), {CITY: SECRET}.get, now=now + timedelta(seconds=299))
+    assert got.system_id == CITY and got.get("docid") == "d-1" and got.get("STATUS") == "done"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["wrong secret", "stale", "future", "tampered", "added member", "unix ms", "unknown", "keys"],
+)
 def test_verify_refuses(attack: str) -> None:
-    now = 1_764_000_000.0
-    signed = sign_headers(CITY, SECRET, {"docid": "d-1", "status": "done"}, now=now)
+    now = datetime.now(UTC)
+    timestamp = str(int(now.timestamp() * 1000)) if attack == "unix ms" else None
+    system = "000.00.00.H41" if attack == "unknown" else CITY
+    items = sdk.request(system, SECRET, {"docId": "d-1"}, at=now, timestamp=timestamp)
     at, secrets = now, {CITY: SECRET}
     if attack == "wrong secret":
         secrets = {CITY: "other"}
     elif attack == "stale":
-        at = now + 301
+        at = now + timedelta(seconds=301)
     elif attack == "future":
-        at = now - 301
+        at = now - timedelta(seconds=301)
     elif attack == "tampered":
-        signed["XroadVnpt-status"] = "fail"
-    else:
-        signed["XroadVnpt-messagetype"] = "status"
+        items = sdk.replace(items, "XroadVnpt-docId", "d-2")
+    elif attack == "added member":
+        items.append(("XroadVnpt-docId", "d-2"))
+    elif attack == "keys":
+        items = sdk.replace(items, "XroadVnpt-sign-header-key", "timestamp;systemid")
     with pytest.raises(Unauthorized):
-        verify(signed, secrets, now=at)
+        verify(Headers(items), secrets.get, now=at)
 
 
 def test_base64_field_decodes_as_it_streams_with_json_escapes() -> None:
@@ -176,8 +208,11 @@ def test_document_built_by_the_project_is_received_with_its_document_id(
     assert len(axis.pending(CITY)) == 1  # the ministry's automatic "01"
     request = NationalAxisConnector(blobs).encode(b"", sent_event(data), axis_system(axis.url))
     assert request.url == f"{axis.url}/sendEdoc" and request.body == xml(package, blobs)
-    assert verify(request.headers, {CITY: SECRET}) == CITY
-    assert request.headers["XroadVnpt-hash-file"] == got["sha256"]
+    logical = sdk.check(httpx.Headers(request.headers), {CITY: SECRET}, datetime.now(UTC))
+    assert logical["hash-file"] == got["sha256"] and logical["from"] == "000.00.11.H29"
+    assert logical["Content-Type"] == "application/octet-stream"
+    assert json.loads(logical["to"]) == [MINISTRY]
+    assert logical["servicetype"] == "eDoc" and logical["messagetype"] == "edoc"
 
 
 def test_shared_sample_and_a_status_package_are_delivered(
@@ -349,3 +384,30 @@ def test_run_polls_until_stopped(axis: NationalAxis, blobs: FileBlobStore, db: D
 
     asyncio.run(go())
     assert len(hub.accepted) == 2 and axis.pending(CITY) == []
+
+
+def test_the_registry_operations_answer_with_the_reference_fields(
+    axis: NationalAxis, blobs: FileBlobStore, db: Database, tmp_path: Path
+) -> None:
+    inject_two(axis, blobs)
+    package = document("000.00.11.H29", MINISTRY, blobs=blobs)
+    deliver(NationalAxisConnector(blobs), sent_event(event_data(package)[1]), axis_system(axis.url))
+    poller = NationalAxisPoller(axis_system(axis.url), db, Hub(blobs).accept, spool=tmp_path)
+
+    async def ask() -> tuple[Any, ...]:
+        try:
+            return (
+                await poller.count_received("edoc"),
+                await poller.count_received("status"),
+                await poller.sent_list(),
+                await poller.agencies(),
+                await poller.agencies(qd20=True),
+            )
+        finally:
+            await poller.close()
+
+    edocs, statuses, sent, agencies, qd20 = asyncio.run(ask())
+    assert (edocs, statuses) == (2, 1)  # two injected documents, the ministry's "01"
+    assert [s["toCode"] for s in sent] == [MINISTRY] and sent[0]["fromCode"] == "000.00.11.H29"
+    assert {"000.00.00.G22"} <= {a["code"] for a in agencies}
+    assert all("codeQD20" in a for a in qd20)
