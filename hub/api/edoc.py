@@ -250,7 +250,8 @@ def document_router(hub: Hub) -> APIRouter:
                 "datacontenttype": "application/json",
                 "data": data,
             }
-            message = hub.ingest.parse_event(system, event, request.headers.get("traceparent"))
+            trace = request.headers.get("traceparent")
+            message = hub.ingest.parse_event(system, event, trace, package=True)
             assert message.plan is not None
             refused = [
                 {"organ_id": h.destination, "reason": h.detail}

@@ -35,6 +35,7 @@ outbound, the e-office connector pushes over SOAP, covered by the receive rule.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import os
 import random
@@ -71,6 +72,7 @@ from hub.connectors.edxml import (
     Organization,
     StatusPackage,
     build,
+    event_data,
 )
 from hub.connectors.edxml.model import Code, PromulgationInfo, ResponseFor, SignerInfo
 from hub.errors import ConfigError
@@ -650,6 +652,20 @@ def document(
     signer: str | None = None,
 ) -> bytes:
     """An edXML document package with one attachment (QCVN 102:2016)."""
+    package = document_package(blobs, sender_organ, to, document_id=document_id, signer=signer)
+    return b"".join(build(package, blobs))
+
+
+def document_package(
+    blobs: FileBlobStore,
+    sender_organ: str,
+    to: list[str],
+    *,
+    document_id: str | None = None,
+    signer: str | None = None,
+    business: Business = Business(BusinessDocType.NEW, reason="Văn bản"),
+) -> DocumentPackage:
+    """The package `document` sends, its attachment written to `blobs`."""
     number = next(_numbers)
     with blobs.writer() as w:
         w.write(b"%PDF-1.4 " + str(number).encode() * 500)
@@ -667,22 +683,24 @@ def document(
         subject="V/v triển khai kết nối liên thông văn bản",
         signer=SignerInfo(position="Chánh Văn phòng", full_name=signer) if signer else None,
     )
-    package = DocumentPackage(
-        header=header, business=Business(BusinessDocType.NEW, reason="Văn bản"), attachments=(pdf,)
-    )
-    return b"".join(build(package, blobs))
+    return DocumentPackage(header=header, business=business, attachments=(pdf,))
 
 
 def status(blobs: FileBlobStore, sender_organ: str, answering: str, document_id: str) -> bytes:
     """An edXML status package (01, arrived) on a document `answering` sent."""
-    package = StatusPackage(
+    return b"".join(build(status_package(sender_organ, answering, document_id), blobs))
+
+
+def status_package(
+    sender_organ: str, answering: str, document_id: str, code: str = "01"
+) -> StatusPackage:
+    return StatusPackage(
         from_=Organization(sender_organ, organ_name=f"Cơ quan {sender_organ}"),
-        status_code="01",
+        status_code=code,
         response_for=ResponseFor(organ_id=answering, document_id=document_id),
-        description="Đã đến",
+        description="Đã đến" if code == "01" else "Đã tiếp nhận",
         timestamp=EdDate.of(datetime(2026, 11, 23, 9, 0)),
     )
-    return b"".join(build(package, blobs))
 
 
 def send_edoc(
@@ -740,6 +758,110 @@ def test_send_edoc_refuses_types_and_organisations_not_granted(
     axis_failure(answer, (403,), words)
     assert answer.json()["ErrorCode"] == "FORBIDDEN"
     assert running.store.snapshot() == before  # attachments staged for it are gone too
+
+
+# Document events outside the document axis ------------------------------------------------
+#
+# A document or status event names its organisation in its payload (`sender`, `from`)
+# and its attachments by blob key. Only the document axis (sendEdoc, the national-axis
+# poller) checks the organisation against the caller (Directory.sends_for) and makes the
+# blob keys itself, from bytes the sender sent. So `/api/v1/messages` and `/api/v1/native`
+# refuse document types, whatever organisation or blob the event names.
+
+
+def forged(blobs: FileBlobStore, case: str) -> tuple[str, str, dict[str, Any]]:
+    """(calling system, type, data) of a document event posted as a CloudEvent."""
+    city_doc = f"{CITY},2026/11/23,5/UBND-VP"
+    if case == "status-accepted-as-another-organisation":  # the issue's status 03
+        return CITY_EDOC, STATUS, event_data(status_package(JUSTICE, CITY, city_doc, "03"))[1]
+    if case == "document-as-another-organisation":
+        return CITY_EDOC, SENT, event_data(document_package(blobs, JUSTICE, [CITY]))[1]
+    if case == "revoke-as-another-organisation":
+        revoke = Business(BusinessDocType.REVOKE, document_id=city_doc, reason="Thu hồi")
+        package = document_package(blobs, CITY, [HOME], business=revoke)
+        return JUSTICE_EDOC, SENT, event_data(package)[1]
+    data = event_data(document_package(blobs, CITY, [JUSTICE]))[1]
+    if case == "own-organisation-blob-of-zeros":
+        data["attachments"][0]["blob"] = "0" * 64
+    elif case == "own-organisation-blob-as-a-path":
+        data["attachments"][0]["blob"] = "../../hub.db"
+    return CITY_EDOC, SENT, data
+
+
+FORGED = [
+    "status-accepted-as-another-organisation",
+    "document-as-another-organisation",
+    "revoke-as-another-organisation",
+    "own-organisation-blob-of-zeros",
+    "own-organisation-blob-as-a-path",
+    "own-organisation",
+]
+
+
+@pytest.mark.parametrize("case", FORGED)
+def test_document_events_are_refused_on_the_messages_api(
+    quiet: Callable[[str], Running], tmp_path: Path, case: str
+) -> None:
+    """Before: 202, and the recipient's state changed, the city's getEdoc returned a
+    package `From` Justice, a revocation was pushed, a missing blob broke getEdoc."""
+    running = quiet("city")
+    caller, type_, data = forged(sender_blobs(tmp_path), case)
+    before = running.store.snapshot()
+    with running.client(KEYS[caller]) as c:
+        answer = c.post("/api/v1/messages", json=event(caller, type_, data))
+    problem(answer, 403, type_, "sendEdoc", pointer="/type")
+    assert running.store.snapshot() == before
+
+
+def test_document_events_are_refused_on_the_native_api(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """A CloudEvent system granted document types (the http connector decodes a
+    CloudEvent as is) still sends documents only through the document axis."""
+    doc = city()
+    sample = f"{CITY}:sample"
+    doc["systems"].append(
+        system(sample, "http", ["vn.lgsp.document.*"], [], endpoint=DEAD, api_key="k-sample")
+    )
+    running = start(doc)
+    blobs = sender_blobs(tmp_path)
+    before = running.store.snapshot()
+    with running.client("k-sample") as c:
+        for case in FORGED:
+            _, type_, data = forged(blobs, case)
+            answer = c.post("/api/v1/native", content=orjson.dumps(event(sample, type_, data)))
+            problem(answer, 403, type_, "sendEdoc", pointer="/type")
+    assert running.store.snapshot() == before
+
+
+def test_a_system_cannot_have_another_documents_attachment_streamed_to_it(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """Blob keys are SHA-256 of the bytes: whoever knows a document's hash could name its
+    blob in an event of its own. Before: Justice's document to the archive, naming the
+    blob of the city's attachment to Home Affairs, was accepted, and the archive's getEdoc
+    streamed it the city's bytes (the sender never gets its own message back, so the
+    reader is another system: an accomplice, or any recipient the forger picks)."""
+    running = start(city())
+    blobs = sender_blobs(tmp_path)
+    secret = document_package(blobs, CITY, [HOME])
+    sent = send_edoc(running, KEYS[CITY_EDOC], b"".join(build(secret, blobs)), CITY)
+    assert sent.status_code == 200, sent.text
+    [attachment] = secret.attachments
+    data = event_data(document_package(blobs, JUSTICE, [ARCHIVE]))[1]
+    data["attachments"][0] |= {"sha256": attachment.sha256, "blob": attachment.blob}
+    data["attachments"][0]["size"] = attachment.size
+    with running.client(KEYS[JUSTICE_EDOC]) as c:
+        answer = c.post("/api/v1/messages", json=event(JUSTICE_EDOC, SENT, data))
+    if answer.status_code == 202:  # the hole: show what the recipient is handed
+        wait_until(lambda: listed(running, KEYS[ARCHIVE_EDOC]))
+        [doc_id] = listed(running, KEYS[ARCHIVE_EDOC])
+        got = axis_call(running, KEYS[ARCHIVE_EDOC], "getEdoc", docid=doc_id)
+        package = base64.b64decode(got.json()["data"])
+        stolen = base64.b64encode(blobs.path(attachment.blob).read_bytes())
+        assert stolen not in package, "getEdoc streamed another document's attachment"
+    problem(answer, 403, SENT, "sendEdoc", pointer="/type")
+    assert listed(running, KEYS[ARCHIVE_EDOC]) == []
 
 
 def test_a_document_is_listed_fetched_and_acknowledged_only_by_its_recipient(
