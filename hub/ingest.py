@@ -140,14 +140,19 @@ class Ingest:
             )
 
     async def accept(self, message: NewMessage) -> str:
-        """Store a parsed message; returns "new" or "duplicate". Raises Conflict."""
+        """Store a parsed message; returns "new" or "duplicate" (the same source sent
+        this id with the same content before). Raises Conflict: the same id from the
+        same source with other content (docs/RELIABILITY.md, "Idempotency")."""
         outcome = await self._batcher.submit(message)
         if outcome == "new":
             self._metrics.accepted(message)
-        elif outcome == "conflict":
+        elif outcome == "changed":
+            self._metrics.conflicting(message)
             raise Conflict(
-                f"id {message.id!r} is already used by another source",
-                errors=[FieldError("/id", "taken by another source")],
+                f"id {message.id!r} was already accepted from {message.source} with other "
+                "content; a resend must repeat the event as first sent, a new event needs "
+                "a new id",
+                errors=[FieldError("/id", "already accepted with other content")],
             )
         return outcome
 

@@ -1082,6 +1082,51 @@ def test_the_government_office_poller_stores_only_the_granted_directive_types(
         office.stop()
 
 
+def test_an_id_another_system_used_first_is_still_taken_from_its_own_source(
+    start: Callable[..., Running],
+) -> None:
+    """Ids are unique per source. Before: a note with the id the Government Office's
+    poller gives directive 3 made the poller refuse the directive as "already used by
+    another source" and pass it (never stored); a note with a dossier's id made the
+    one-stop system's genuine push fail with 409."""
+    office = GovernmentOffice(keys=(OFFICE_OUTBOUND,)).start()
+    try:
+        running = start(city(Ends(office=office.url, poll=0.1)))
+        third = "gov:NV-2026-000003:v1"  # the simulator numbers directives 1, 2, 3, ...
+        [dossier] = dossier_stream()[:1]
+        dossier_id = f"dossier:{dossier['MaHoSo']}:{dossier['SoThuTuThayDoi']}"
+        with running.client(KEYS[CITY_QLVB]) as c:
+            for squatted in (third, dossier_id):
+                sent = note(CITY_QLVB, [JUSTICE_QLVB]) | {"id": squatted}
+                assert c.post("/api/v1/messages", json=sent).status_code == 202
+        with running.client(KEYS[ONE_STOP]) as c:
+            pushed = c.post("/api/v1/native", content=orjson.dumps([dossier]))
+        assert pushed.status_code == 202, pushed.text
+        assert [i["id"] for i in pushed.json()["items"]] == [dossier_id]
+        ids = [office.create()["MaNhiemVu"] for _ in range(3)]
+        assert f"gov:{ids[2]}:v1" == third
+
+        def directives() -> list[tuple[str, str]]:
+            with running.client(OPS_KEY) as c:
+                found = [
+                    c.get(f"/api/v1/messages/{i}", params={"source": OFFICE})
+                    for i in (f"gov:{d}:v1" for d in ids)
+                ]
+            return [(r.json()["event_id"], r.json()["type"]) for r in found if r.is_success]
+
+        wait_until(lambda: len(directives()) == 3)
+        assert directives() == [(f"gov:{d}:v1", ASSIGNED) for d in ids]
+        cursor = running.store.cursor(f"government_office:{OFFICE}")
+        assert (cursor["seq"], cursor["accepted"], cursor["refused"]) == (3, 3, [])
+        with running.client(OPS_KEY) as c:  # the id alone names two events: not one of them
+            both = c.get(f"/api/v1/messages/{third}")
+            assert both.status_code == 409 and OFFICE in both.json()["detail"], both.text
+            own = c.get(f"/api/v1/messages/{dossier_id}", params={"source": ONE_STOP}).json()
+        assert own["type"] == DOSSIER.format("received") and own["event_id"] == dossier_id
+    finally:
+        office.stop()
+
+
 def axis_with(tmp_path: Path) -> NationalAxis:
     return NationalAxis({CITY: KEYS[AXIS]}, directory=tmp_path / "axis").start()
 
