@@ -109,6 +109,15 @@ def derived_key(source: str, event_id: str) -> str:
     return f"{event_id[:KEY_ID_PART]}@{digest}"
 
 
+def stored_key(conn: sa.Connection, source: str, event_id: str) -> str:
+    """The hub's key of event `event_id` from `source`, as `accept` chose it: the id,
+    unless another source held it first. Consumers inside the hub claim this key in
+    their inbox, so another system's event with the same id is not taken for a repeat."""
+    q = sa.select(messages.c.source).where(messages.c.id == event_id)
+    owner = conn.execute(q).scalar()
+    return event_id if owner in (None, source) else derived_key(source, event_id)
+
+
 def accept(
     engine: sa.Engine, items: Sequence[NewMessage], on_stored: OnStored | None = None
 ) -> tuple[list[str], list[Job]]:

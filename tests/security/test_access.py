@@ -1127,6 +1127,34 @@ def test_an_id_another_system_used_first_is_still_taken_from_its_own_source(
         office.stop()
 
 
+def test_the_task_platform_takes_an_event_whose_id_another_system_used_first(
+    start: Callable[..., Running],
+) -> None:
+    """The platform's inbox claims the hub's key of an event, not its bare id: the city's
+    steering system assigning a directive under the id the office's poller gives its
+    first directive does not make the platform drop the office's one as a repeat."""
+    office = GovernmentOffice(keys=(OFFICE_OUTBOUND,)).start()
+    try:
+        running = start(city(Ends(office=office.url, poll=0.1)))
+        first = "gov:NV-2026-000001:v1"
+        ours = event(CHIDAO, ASSIGNED, directive(directive_id="CHIDAO-2026-0001"), id=first)
+        with running.client(KEYS[CHIDAO]) as c:
+            assert c.post("/api/v1/messages", json=ours).status_code == 202
+        office.create()
+
+        def applied(source: str) -> str | None:
+            with running.client(OPS_KEY) as c:
+                found = c.get(f"/api/v1/messages/{first}", params={"source": source})
+            hops = found.json()["trace"] if found.is_success else []
+            done = [h["detail"] for h in hops if h["stage"] == "delivered"]
+            return done[0] if done else None
+
+        assert str(wait_until(lambda: applied(CHIDAO))).startswith("applied CHIDAO-2026-0001")
+        assert str(wait_until(lambda: applied(OFFICE))).startswith("applied NV-2026-000001")
+    finally:
+        office.stop()
+
+
 def axis_with(tmp_path: Path) -> NationalAxis:
     return NationalAxis({CITY: KEYS[AXIS]}, directory=tmp_path / "axis").start()
 
