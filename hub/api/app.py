@@ -62,7 +62,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     401: {"description": "Missing or unknown key", **PROBLEM},
     403: {"description": "Not the caller's source, or type not granted", **PROBLEM},
-    409: {"description": "The id is used by another source", **PROBLEM},
+    409: {"description": "The id was accepted before with other content", **PROBLEM},
     413: {"description": "Body over the size limit", **PROBLEM},
     422: {"description": "Invalid envelope or payload", **PROBLEM},
 }
