@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -63,6 +64,7 @@ from hub.errors import (
 from hub.runtime import Hub
 from hub.store.pull import acknowledge, fetch, waiting
 
+log = logging.getLogger(__name__)
 KINDS = {"edoc": SENT, "status": STATUS}
 B64_CHUNK = 3 * 65536  # bytes encoded at a time: a multiple of 3, so no padding mid-stream
 
@@ -301,6 +303,8 @@ def document_router(hub: Hub) -> APIRouter:
                 raise NotFound(f"no package {doc_id!r} for {system.id}")
             event = orjson.loads(envelope)
             package = package_from_event(event["data"])
+            if isinstance(package, DocumentPackage):
+                await asyncio.to_thread(_check_blobs, hub.blobs, package, doc_id)
             chunks = _json_base64(build(package, hub.blobs))
             return StreamingResponse(chunks, media_type="application/json")
 
@@ -369,6 +373,19 @@ def _adopt(staging: FileBlobStore, blobs: FileBlobStore, package: DocumentPackag
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging.path(attachment.blob), target)
+
+
+def _check_blobs(blobs: FileBlobStore, package: DocumentPackage, doc_id: str) -> None:
+    """Refuse before the answer starts, not halfway through its stream, when an
+    attachment's bytes are not in the blob store (a disk lost, a row from before
+    events could only name blobs the hub decoded itself)."""
+    for attachment in package.attachments:
+        if not blobs.exists(attachment.blob):
+            log.error("package %s: attachment %s has no blob", doc_id, attachment.content_id)
+            raise Rejected(
+                f"package {doc_id!r}: the bytes of attachment {attachment.content_id!r} "
+                "are not in the hub's blob store; report it with updateStatus fail"
+            )
 
 
 def _listed(row: dict[str, Any], system: System) -> dict[str, Any]:

@@ -864,6 +864,23 @@ def test_a_system_cannot_have_another_documents_attachment_streamed_to_it(
     assert listed(running, KEYS[ARCHIVE_EDOC]) == []
 
 
+def test_get_edoc_refuses_before_answering_when_an_attachment_is_gone(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """Before: a 200 started and the connection dropped mid-stream (a row naming a blob
+    that does not exist: stored before the fix above, or a disk lost)."""
+    running = start(city())
+    blobs = sender_blobs(tmp_path)
+    package = document_package(blobs, CITY, [JUSTICE])
+    r = send_edoc(running, KEYS[CITY_EDOC], b"".join(build(package, blobs)), CITY)
+    doc_id = r.json()["DocId"]
+    wait_until(lambda: listed(running, KEYS[JUSTICE_EDOC]) == [doc_id])
+    FileBlobStore(running.store.blobs).path(package.attachments[0].blob).unlink()
+    got = axis_call(running, KEYS[JUSTICE_EDOC], "getEdoc", docid=doc_id)
+    axis_failure(got, (422,), "not in the hub's blob store", "congvan.pdf")
+    assert listed(running, KEYS[JUSTICE_EDOC]) == [doc_id]  # still waiting: nothing lost
+
+
 def test_a_document_is_listed_fetched_and_acknowledged_only_by_its_recipient(
     start: Callable[..., Running], tmp_path: Path
 ) -> None:
