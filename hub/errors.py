@@ -7,7 +7,7 @@
     │   ├── Invalid       envelope or payload fails its schema (HTTP 422)
     │   │   └── TooDeep   JSON nested deeper than the hub reads (HTTP 422)
     │   ├── TooLarge      body over the size limit (HTTP 413)
-    │   ├── Conflict      the id is taken by another source (HTTP 409)
+    │   ├── Conflict      the id came before from that source with other content (HTTP 409)
     │   └── NotFound      no such message or dead letter (HTTP 404)
     ├── Transient         timeout, 5xx, connection refused, broker down: retry later
     └── ConfigError       the config file is wrong; start-up stops

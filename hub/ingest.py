@@ -80,11 +80,24 @@ class Ingest:
             ) from exc
         return self.parse_event(caller, event, traceparent)
 
-    def parse_event(self, caller: System, event: Any, traceparent: str | None = None) -> NewMessage:
+    def parse_event(
+        self,
+        caller: System,
+        event: Any,
+        traceparent: str | None = None,
+        *,
+        package: bool = False,
+    ) -> NewMessage:
         """Check an event made by `caller` (or by a connector for it); as `parse`.
 
         The stored event has a valid `traceparent`: its own, else `traceparent`
         (the request's header), else a new trace's (hub/tracing.py).
+
+        Args:
+            package: the event was made by the hub from an edXML package it parsed
+                (sendEdoc, the national-axis poller). Document types are taken only
+                so: their attachments are then blobs the hub decoded from the
+                sender's own bytes, never a reference the sender wrote.
         """
         check_depth(event)  # before anything recurses into it (hub/nesting.py)
         self.validators.check_envelope(event)
@@ -98,6 +111,8 @@ class Ingest:
                 f"{caller.id} may not send {event['type']}",
                 errors=[FieldError("/type", "not granted to the calling system")],
             )
+        if event["type"] in DOCUMENT_TYPES:
+            self._check_document(caller, event, package)
         self.validators.check_data(event)
         event = tracing.stamp(envelope.nfc(event), traceparent)
         return NewMessage(
@@ -109,15 +124,39 @@ class Ingest:
             plan=plan(self.config, event["id"], event, self.directory),
         )
 
+    def _check_document(self, caller: System, event: Any, package: bool) -> None:
+        """The one rule for document events, on every path: packages only, and only
+        from an organisation the caller sends for (`Directory.sends_for`)."""
+        if not package:
+            raise Forbidden(
+                f"{event['type']} is taken only as an edXML package through the document "
+                "axis (POST /api/v1/edoc/sendEdoc), which checks its organisation and "
+                "attachments",
+                errors=[FieldError("/type", "documents enter through the document axis")],
+            )
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        field = "sender" if event["type"] == SENT else "from"
+        organ = (data.get(field) or {}).get("organ_id") if isinstance(data, dict) else None
+        if not isinstance(organ, str) or not self.directory.sends_for(caller.id, organ):
+            raise Forbidden(
+                f"{caller.id} does not send for organisation {organ!r}",
+                errors=[FieldError(f"/data/{field}/organ_id", "not an organisation of the caller")],
+            )
+
     async def accept(self, message: NewMessage) -> str:
-        """Store a parsed message; returns "new" or "duplicate". Raises Conflict."""
+        """Store a parsed message; returns "new" or "duplicate" (the same source sent
+        this id with the same content before). Raises Conflict: the same id from the
+        same source with other content (docs/RELIABILITY.md, "Idempotency")."""
         outcome = await self._batcher.submit(message)
         if outcome == "new":
             self._metrics.accepted(message)
-        elif outcome == "conflict":
+        elif outcome == "changed":
+            self._metrics.conflicting(message)
             raise Conflict(
-                f"id {message.id!r} is already used by another source",
-                errors=[FieldError("/id", "taken by another source")],
+                f"id {message.id!r} was already accepted from {message.source} with other "
+                "content; a resend must repeat the event as first sent, a new event needs "
+                "a new id",
+                errors=[FieldError("/id", "already accepted with other content")],
             )
         return outcome
 

@@ -48,6 +48,12 @@ class Metrics:
         self.accepted_total = Counter(
             "hub_messages_accepted", "Messages stored (new ids)", ["type", "source"], registry=r
         )
+        self.conflicts_total = Counter(
+            "hub_messages_conflicting",
+            "Events refused: their id was accepted from the same source with other content",
+            ["type", "source"],
+            registry=r,
+        )
         self.routed_total = Counter(
             "hub_messages_routed",
             "Deliveries created, by the route that chose the destination",
@@ -99,6 +105,10 @@ class Metrics:
             for destination, routes in message.plan.routes.items():
                 for route in routes:
                     self.routed_total.labels(route, destination).inc()
+
+    def conflicting(self, message: NewMessage) -> None:
+        """An event refused: its source sent that id before with other content."""
+        self.conflicts_total.labels(message.type, message.source).inc()
 
     def attempt(self, destination: str, jobs: Sequence[Incoming], events: Sequence[Any]) -> Attempt:
         """A delivery attempt starts: its span, its log ids, its clock (see `Attempt`)."""

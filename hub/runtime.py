@@ -30,7 +30,6 @@ from hub.connectors.government_office import GovernmentOfficeConnector, Governme
 from hub.connectors.national_axis import NationalAxisConnector, NationalAxisPoller
 from hub.delivery import DeliveryWorker, OutcomeWriter, RetryScheduler
 from hub.directory import Directory, load_entries
-from hub.errors import Forbidden
 from hub.ingest import Ingest
 from hub.keys import KeyRing
 from hub.keys import issued as issued_keys
@@ -181,11 +180,9 @@ class Hub:
 
         async def accept(path: Path, organ: str, doc_id: str) -> None:
             event = await asyncio.to_thread(connector.decode_file, path, doc_id, sender=axis)
-            data = event["data"]  # a document names its `sender`, a status its `from`
-            sender = str((data.get("sender") or data.get("from") or {}).get("organ_id"))
-            if not self.directory.sends_for(axis.id, sender):  # a city organisation, say
-                raise Forbidden(f"{axis.id} does not carry packages of organisation {sender!r}")
-            await self.ingest.accept(self.ingest.parse_event(axis, event))
+            # parse_event refuses a package of an organisation the axis does not carry
+            # (a city organisation, say): Directory.sends_for, as on sendEdoc.
+            await self.ingest.accept(self.ingest.parse_event(axis, event, package=True))
 
         interval = float(axis.options.get("poll_seconds", 30))
         poller = NationalAxisPoller(axis, self.db, accept, interval=interval, spool=self.blobs.tmp)

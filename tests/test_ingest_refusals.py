@@ -123,7 +123,45 @@ def test_refusal_is_a_problem_and_stores_nothing(hub: ThreadedHub, case: Any) ->
     assert stored(hub) == before
 
 
-def test_id_taken_by_another_source_is_a_conflict(hub: ThreadedHub) -> None:
+def test_ids_are_unique_per_source_not_across_sources(hub: ThreadedHub) -> None:
+    """CloudEvents: an event is its (source, id). Another system's event with the same
+    id is a different event (before: 409, and a poller behind it skipped it)."""
+    first = note([DEST_A])
+    assert post(hub, first).status_code == 202
+    before = stored(hub)
+    same_id = note([DEST_B], id=first["id"], source=DEST_A)
+    r = post(hub, same_id, key=KEYS[DEST_A])
+    assert r.status_code == 202, r.text
+    assert r.json() == {"id": first["id"], "status": "accepted"}
+    assert stored(hub)[0] == before[0] + 1
+    assert post(hub, same_id, key=KEYS[DEST_A]).status_code == 202  # a repeat: stored once
+    assert stored(hub)[0] == before[0] + 1
+
+    with hub.client(KEYS[SENDER]) as own, hub.client(KEYS[DEST_A]) as other:
+        mine = own.get(f"/api/v1/messages/{first['id']}").json()
+        theirs = other.get(f"/api/v1/messages/{first['id']}").json()
+    assert (mine["source"], mine["event_id"]) == (SENDER, first["id"])
+    assert (theirs["source"], theirs["event_id"]) == (DEST_A, first["id"])
+    assert mine["envelope"]["data"]["to"] == [DEST_A]
+    assert theirs["envelope"]["data"]["to"] == [DEST_B]
+    with hub.client(OPS_KEY) as ops:
+        wait_until(
+            lambda: ops.get(f"/api/v1/messages/{theirs['id']}").json()["status"] == "delivered"
+        )
+        # An operator naming only the id is not handed one of the two: 409 naming both.
+        r = ops.get(f"/api/v1/messages/{first['id']}")
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert SENDER in r.json()["detail"] and DEST_A in r.json()["detail"]
+        assert r.json()["errors"][0]["pointer"] == "/source"
+        by_source = ops.get(f"/api/v1/messages/{first['id']}", params={"source": DEST_A})
+        assert by_source.json()["id"] == theirs["id"]
+        [delivery] = by_source.json()["deliveries"]
+        assert delivery["destination"] == DEST_B
+
+
+def test_same_id_from_the_same_source_with_other_content_is_a_conflict(hub: ThreadedHub) -> None:
+    """Before: 202 and the second content silently dropped."""
     event = note([DEST_A])
     assert post(hub, event).status_code == 202
     with hub.client(OPS_KEY) as ops:
@@ -131,9 +169,20 @@ def test_id_taken_by_another_source_is_a_conflict(hub: ThreadedHub) -> None:
             lambda: ops.get(f"/api/v1/messages/{event['id']}").json()["status"] == "delivered"
         )
     before = stored(hub)
-    r = post(hub, note([DEST_B], id=event["id"], source=DEST_A), key=KEYS[DEST_A])
-    assert r.status_code == 409 and r.json()["errors"][0]["pointer"] == "/id"
+    # The same event again, with trace context and time of its own: a repeat, 202.
+    again = event | {"time": "2026-12-01T08:00:00+07:00"}
+    again["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert post(hub, again).status_code == 202
+    changed = note([DEST_A], id=event["id"], body="Nội dung khác")
+    r = post(hub, changed)
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "other content" in r.json()["detail"]
+    assert r.json()["errors"][0]["pointer"] == "/id"
     assert stored(hub) == before
+    with hub.client(KEYS[SENDER]) as own:
+        kept = own.get(f"/api/v1/messages/{event['id']}").json()["envelope"]
+    assert kept["data"] == event["data"]
 
 
 def test_bad_query_parameter_is_a_problem(hub: ThreadedHub) -> None:

@@ -26,7 +26,7 @@ from hub.api.native import native_router
 from hub.api.systems import systems_router
 from hub.console import REPLAY_LIMIT
 from hub.console.masking import masked
-from hub.errors import NotFound, TooLarge, Transient
+from hub.errors import Conflict, FieldError, NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
 from hub.store.inspect import MESSAGE_STATUSES, MessageFilter
@@ -63,7 +63,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     401: {"description": "Missing or unknown key", **PROBLEM},
     403: {"description": "Not the caller's source, or type not granted", **PROBLEM},
-    409: {"description": "The id is used by another source", **PROBLEM},
+    409: {"description": "The id was accepted before with other content", **PROBLEM},
     413: {"description": "Body over the size limit", **PROBLEM},
     422: {"description": "Invalid envelope or payload", **PROBLEM},
 }
@@ -165,10 +165,33 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         )
 
     @app.get("/api/v1/messages/{message_id}", tags=["messages"])
-    async def get_message(message_id: str, caller: Auth) -> dict[str, Any]:
-        """A message's status, its deliveries and its trace."""
-        found = await hub.db.read(inspect.get_message, message_id)
-        if found is None or (caller.system and found["source"] != caller.system.id):
+    async def get_message(
+        message_id: str,
+        caller: Auth,
+        source: Annotated[
+            str | None,
+            Query(max_length=128, description="the sending system, when several used the id"),
+        ] = None,
+    ) -> dict[str, Any]:
+        """A message's status, its deliveries and its trace.
+
+        `message_id` is the event's id, or the hub's key of a message (`id` in
+        answers; it differs from the event's id when another source held that id
+        first). Ids are unique per source: a system reads its own event; an
+        operator reads the event of any source, and when several sources used the
+        id gets 409 naming them, to ask again with `source`.
+        """
+        own = caller.system.id if caller.system else source
+        keys = await hub.db.read(inspect.message_keys, message_id, own)
+        if len(keys) > 1:
+            sources = ", ".join(s for _, s in keys)
+            raise Conflict(
+                f"id {message_id!r} was used by {len(keys)} sources ({sources}): "
+                "ask again with ?source=",
+                errors=[FieldError("/source", "needed: several sources used the id")],
+            )
+        found = await hub.db.read(inspect.get_message, keys[0][0]) if keys else None
+        if found is None:
             raise NotFound(f"no message {message_id!r} visible to {caller.name}")
         if caller.operator and not caller.operator.may("operator"):
             found["envelope"] = masked(found["envelope"])  # a viewer: personal data hidden

@@ -32,6 +32,7 @@ document travels as its own status package.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import uuid
@@ -75,6 +76,8 @@ from hub.errors import (
 )
 from hub.runtime import Hub
 from hub.store.pull import acknowledge, count_waiting, fetch, sent, waiting
+
+log = logging.getLogger(__name__)
 
 
 def _headers(*names: tuple[str, bool, str]) -> list[dict[str, Any]]:
@@ -189,7 +192,8 @@ def document_router(hub: Hub) -> APIRouter:
                 "datacontenttype": "application/json",
                 "data": data,
             }
-            message = hub.ingest.parse_event(system, event, request.headers.get("traceparent"))
+            trace = request.headers.get("traceparent")
+            message = hub.ingest.parse_event(system, event, trace, package=True)
             assert message.plan is not None
             refused = [
                 {"organ_id": h.destination, "reason": h.detail}
@@ -276,6 +280,8 @@ def document_router(hub: Hub) -> APIRouter:
                 raise NotFound(f"no package {doc_id!r} for {system.id}")
             event = orjson.loads(envelope)
             package = package_from_event(event["data"])
+            if isinstance(package, DocumentPackage):
+                await asyncio.to_thread(_check_blobs, hub.blobs, package, doc_id)
             chunks = json_base64(build(package, hub.blobs))
             return StreamingResponse(chunks, media_type="application/json")
 
@@ -352,3 +358,16 @@ def _adopt(staging: FileBlobStore, blobs: FileBlobStore, package: DocumentPackag
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging.path(attachment.blob), target)
+
+
+def _check_blobs(blobs: FileBlobStore, package: DocumentPackage, doc_id: str) -> None:
+    """Refuse before the answer starts, not halfway through its stream, when an
+    attachment's bytes are not in the blob store (a disk lost, a row from before
+    events could only name blobs the hub decoded itself)."""
+    for attachment in package.attachments:
+        if not blobs.exists(attachment.blob):
+            log.error("package %s: attachment %s has no blob", doc_id, attachment.content_id)
+            raise Rejected(
+                f"package {doc_id!r}: the bytes of attachment {attachment.content_id!r} "
+                "are not in the hub's blob store; report it with updateStatus fail"
+            )

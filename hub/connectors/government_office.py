@@ -43,7 +43,12 @@ bad directive cannot block the stream. `Forbidden` and `Unauthorized` are the
 exception: they say the office's System lacks a right in the hub's config
 (`may_send` of the directive types), which every directive would hit, so like
 any other failure they stop the round at that item and the next round starts
-there again.
+there again. So does `Conflict` (the office sent that directive version before
+with other content): passing it would lose one of the two, so the poller stops
+there, logs an error at every round, counts it (`hub_messages_conflicting`) and
+shows it in the cursor's `blocked` entry until an operator settles it. Ids are
+unique per source (hub/store/messages.py), so another system's event with the
+same id is no conflict.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ from hub.connectors.government_office_codec import (
     progress_native,
     to_event_data,
 )
-from hub.errors import Forbidden, Rejected, Transient, Unauthorized
+from hub.errors import Conflict, Forbidden, Rejected, Transient, Unauthorized
 from hub.store import cursors
 from hub.store.db import Database
 
@@ -181,7 +186,8 @@ class GovernmentOfficePoller:
         db: where the cursor is kept.
         accept: takes a CloudEvent and returns once the hub holds it; raises
             Rejected for an event it refuses (recorded and passed), anything else
-            (Forbidden and Unauthorized included) to stop the round at that change.
+            (Forbidden, Unauthorized and Conflict included) to stop the round at
+            that change.
         interval: seconds between rounds of `run`.
         client: an httpx client to use (closed by its owner); default: one of its own.
     """
@@ -253,13 +259,22 @@ class GovernmentOfficePoller:
             await self._accept(event)
         except (Forbidden, Unauthorized):
             raise  # the hub's config, not the directive: passing it would lose directives
+        except Conflict as exc:
+            # The office sent this directive version before with other content: passing
+            # it would lose one of the two. Stop here, say so, and try again next round.
+            log.error("%s: change Seq %s stops the poller: %s", self.system.id, seq, exc.detail)
+            cursor["blocked"] = {"seq": seq, "id": event_id, "reason": exc.detail, "at": _now()}
+            await self._save()
+            raise
         except Rejected as exc:
             log.warning("%s: change Seq %s refused: %s", self.system.id, seq, exc.detail)
             refused = {"seq": seq, "id": event_id, "reason": exc.detail[:MAX_RECORDED_BODY]}
             cursor["refused"] = [*cursor["refused"], refused | {"at": _now()}][-MAX_REFUSED_KEPT:]
+            cursor.pop("blocked", None)
             cursor["seq"] = seq
             await self._save()
             return 0
+        cursor.pop("blocked", None)
         cursor["seq"] = seq
         cursor["accepted"] += 1
         cursor["last"] = {"seq": seq, "id": event_id, "at": _now()}

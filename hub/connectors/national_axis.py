@@ -40,8 +40,10 @@ and ErrorDesc.
 Pulling (NationalAxisPoller). Each round lists the packages waiting for the
 city (messagetype `edoc`, then `status`), streams each one to a temp file, hands
 it to `accept` and then acknowledges it with `updateStatus`: `done` once
-`accept` returned, `fail` when it raised `Rejected`; on `Transient` (or any
-other error) the package stays pending on the axis for the next round. The
+`accept` returned, `fail` when it raised `Rejected`; on `Transient`, on
+`Conflict` (that docId was taken before with other content: logged as an error
+and counted in `hub_messages_conflicting`) or any other error the package stays
+pending on the axis for the next round. The
 axis's pending list is the record of what is left, so nothing is skipped.
 
 The hub message id of a pulled package is `message_id_for(docId)`, the same on
@@ -94,7 +96,7 @@ from hub.connectors.edxml import (
 )
 from hub.connectors.edxml.model import ResponseFor
 from hub.connectors.xroad import JSON, OCTET_STREAM, Base64Field, sign_headers
-from hub.errors import Rejected, Transient
+from hub.errors import Conflict, Rejected, Transient
 from hub.store import cursors
 from hub.store.db import Database
 
@@ -326,6 +328,9 @@ class NationalAxisPoller:
             return "fail"
         try:
             await self._accept(path, from_organ, doc_id)
+        except Conflict as exc:  # this docId came before with other content: keep both
+            log.error("%s: docId %s left pending: %s", self.system.id, doc_id, exc)
+            return None
         except Rejected as exc:
             log.warning("%s: docId %s refused: %s", self.system.id, doc_id, exc)
             return "fail"

@@ -368,16 +368,17 @@ def install(app: FastAPI, hub: Hub) -> None:
                 "cursor",
             )
         }
-        if form["id"]:
-            found = await hub.db.read(inspect.get_message, form["id"])
-            if found is not None:
-                return see_other(f"/console/messages/{form['id']}")
+        keys: list[tuple[str, str]] = []
+        if form["id"]:  # one event with that id: its page; several sources used it: the list
+            keys = await hub.db.read(inspect.message_keys, form["id"])
+            if len(keys) == 1:
+                return see_other(f"/console/messages/{keys[0][0]}")
         if form["status"] and form["status"] not in MESSAGE_STATUSES:
             raise Refused(400, "bad_status", value=form["status"])
         cursor = _cursor(form["cursor"])
         items: list[dict[str, Any]] = []
         next_cursor = None
-        if not form["id"]:
+        if not form["id"] or keys:
             items, next_cursor = await hub.db.read(
                 inspect.list_messages,
                 MessageFilter(
@@ -388,6 +389,7 @@ def install(app: FastAPI, hub: Hub) -> None:
                     form["destination"] or None,
                     _parse_local(form["since"]),
                     _parse_local(form["until"]),
+                    form["id"] or None,
                 ),
                 limit=50,
                 before=cursor,
@@ -403,7 +405,7 @@ def install(app: FastAPI, hub: Hub) -> None:
                 "more": more,
                 "statuses": MESSAGE_STATUSES,
                 "systems": sorted(hub.config.systems),
-                "not_found": bool(form["id"]),
+                "not_found": bool(form["id"]) and not items,
             },
             who=who,
         )

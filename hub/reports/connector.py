@@ -36,6 +36,7 @@ from hub.errors import Rejected, Transient
 from hub.reports.apply import Outcome, apply
 from hub.reports.submit import Reporting
 from hub.store.db import Database
+from hub.store.messages import stored_key
 
 
 def reporting_for(system: System, queue_prefix: str | None = None) -> Reporting:
@@ -96,4 +97,5 @@ class ReportingConnector:
 
 def _apply(engine: sa.Engine, message_id: str, event: Mapping[str, Any], consumer: str) -> Outcome:
     with engine.begin() as conn:
-        return apply(conn, message_id, event, consumer=consumer)
+        key = stored_key(conn, str(event.get("source", "")), message_id)
+        return apply(conn, key, event, consumer=consumer)

@@ -25,14 +25,33 @@ class MessageFilter:
     destination: str | None = None  # messages with a delivery to this system
     since: datetime | None = None  # received at or after
     until: datetime | None = None  # received before
+    event_id: str | None = None  # events with this id, of every source (`message_keys`)
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _has_event_id(event_id: str) -> sa.ColumnElement[bool]:
+    """Rows of event `event_id` (rows stored before 0013 have no `event_id`; their `id`
+    is the event's), or the row whose hub key it is."""
+    return sa.or_(messages.c.id == event_id, messages.c.event_id == event_id)
+
+
+def message_keys(
+    engine: sa.Engine, event_id: str, source: str | None = None
+) -> list[tuple[str, str]]:
+    """(hub key, source) of the messages with this event id (or hub key), of `source`
+    or of every source, oldest first. Ids are unique per source, not across them."""
+    q = sa.select(messages.c.id, messages.c.source).where(_has_event_id(event_id))
+    if source is not None:
+        q = q.where(messages.c.source == source)
+    with engine.connect() as conn:
+        return [(r.id, r.source) for r in conn.execute(q.order_by(messages.c.seq))]
+
+
 def get_message(engine: sa.Engine, message_id: str) -> dict[str, Any] | None:
-    """A message with its deliveries and its trace, or None."""
+    """The message whose hub key is `message_id`, with its deliveries and trace, or None."""
     with engine.connect() as conn:
         m = conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
         if m is None:
@@ -47,6 +66,7 @@ def get_message(engine: sa.Engine, message_id: str) -> dict[str, Any] | None:
         ).all()
     return {
         "id": m.id,
+        "event_id": m.event_id or m.id,
         "type": m.type,
         "source": m.source,
         "correlationid": m.correlationid,
@@ -97,6 +117,8 @@ def list_messages(
     ):
         if value is not None:
             q = q.where(column == value)
+    if f.event_id is not None:
+        q = q.where(_has_event_id(f.event_id))
     if f.destination is not None:
         q = q.where(
             sa.exists().where(

@@ -7,9 +7,10 @@ database carry thousands of messages a second (see docs/PERFORMANCE.md).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub import audit
+from hub.envelope import content_digest
 from hub.store.models import deliveries, hops, messages, utcnow
 
 # Delivery statuses that end a delivery; the rest are still to do.
@@ -94,6 +96,26 @@ def _hop_rows(items: Iterable[Hop], at: datetime) -> list[dict[str, Any]]:
 
 
 OnStored = Callable[[sa.Connection, Sequence[NewMessage]], object]
+KEY_ID_PART = 87  # 87 + "@" + 40 hex digits: the 128 characters of messages.id
+
+
+def derived_key(source: str, event_id: str) -> str:
+    """The hub's key of event `event_id` from `source` when another source holds the id.
+
+    `@` never occurs in an event id (hub/schemas/envelope.json), so no sender can
+    take this key with an id of its own; the hash keeps keys of sources apart.
+    """
+    digest = hashlib.sha256(f"{source}\n{event_id}".encode()).hexdigest()[:40]
+    return f"{event_id[:KEY_ID_PART]}@{digest}"
+
+
+def stored_key(conn: sa.Connection, source: str, event_id: str) -> str:
+    """The hub's key of event `event_id` from `source`, as `accept` chose it: the id,
+    unless another source held it first. Consumers inside the hub claim this key in
+    their inbox, so another system's event with the same id is not taken for a repeat."""
+    q = sa.select(messages.c.source).where(messages.c.id == event_id)
+    owner = conn.execute(q).scalar()
+    return event_id if owner in (None, source) else derived_key(source, event_id)
 
 
 def accept(
@@ -101,69 +123,116 @@ def accept(
 ) -> tuple[list[str], list[Job]]:
     """Store new messages with their deliveries (from each one's plan) in one commit.
 
-    `on_stored` runs in the same transaction with the messages newly stored (each
-    message once, ever): what must change with them, e.g. a document's state.
+    An event is its (source, id), as CloudEvents says: ids are unique per source.
+    A message is stored under its id when no other source holds it, else under
+    `derived_key(source, id)`; either way `event_id` keeps the id it came with.
 
-    Returns, per item, "new" | "duplicate" | "conflict", and the delivery jobs of
-    the new ones. "duplicate": the id is already stored from the same source
-    (idempotent resend); "conflict": another source holds the id. A message
+    `on_stored` runs in the same transaction with the messages newly stored (each
+    message once, ever, with `id` its key): what must change with them, e.g. a
+    document's state.
+
+    Returns, per item, "new" | "duplicate" | "changed", and the delivery jobs of
+    the new ones. "duplicate": that source's id is already stored with the same
+    content (`envelope.content_digest`: an idempotent resend); "changed": with
+    other content (refused: the sender must not believe it was taken). A message
     without a plan waits `accepted` for recovery to route it (`record_routes`).
     """
     now = utcnow()
-    first: dict[str, NewMessage] = {}
+    first: dict[tuple[str, str], NewMessage] = {}
     for item in items:
-        first.setdefault(item.id, item)
-    plan_of = {i: m.plan for i, m in first.items() if m.plan is not None}
+        first.setdefault((item.source, item.id), item)
+    jobs: list[Job] = []
+    with engine.begin() as conn:
+        keys, held = _insert_messages(conn, list(first.values()), now)
+        fresh = [replace_key(first[e], k) for e, k in keys.items()]
+        if fresh:
+            routed = [m.plan for m in fresh if m.plan is not None]
+            jobs = _create_deliveries(conn, routed, {m.id: m.envelope for m in fresh}, now)
+            trace = [Hop(m.id, "accepted") for m in fresh] + [h for p in routed for h in p.hops]
+            conn.execute(hops.insert(), _hop_rows(trace, now))
+            if on_stored is not None:
+                on_stored(conn, fresh)
+            audit.accepted(conn, [(m.id, m.source, m.type, m.envelope) for m in fresh])
+            # audit last: the chain's lock is held until the commit
+    result: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        event = (item.source, item.id)
+        if event in keys and event not in seen:
+            result.append("new")
+        else:
+            stored = held.get(event) or first[event].envelope
+            same = content_digest(stored) == content_digest(item.envelope)
+            result.append("duplicate" if same else "changed")
+        seen.add(event)
+    return result, jobs
 
-    def status(message_id: str) -> str:
-        plan = plan_of.get(message_id)
-        if plan is None:
-            return "accepted"
-        return "routed" if plan.destinations else "unroutable"
 
-    rows = [
-        {
-            "id": m.id,
+def replace_key(message: NewMessage, key: str) -> NewMessage:
+    """`message` stored under `key`: its plan and trace name the key."""
+    if key == message.id:
+        return message
+    plan = message.plan
+    if plan is not None:
+        plan = replace(
+            plan,
+            message_id=key,
+            hops=[replace(h, message_id=key) for h in plan.hops],
+        )
+    return replace(message, id=key, plan=plan)
+
+
+def _insert_messages(
+    conn: sa.Connection, items: Sequence[NewMessage], now: datetime
+) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+    """Insert each (source, id) once: under its id, else (held by another source) under
+    its derived key. Returns the keys of those inserted, and the stored envelope of
+    those already there."""
+
+    def row(m: NewMessage, key: str) -> dict[str, Any]:
+        plan = m.plan
+        status = "accepted" if plan is None else "routed" if plan.destinations else "unroutable"
+        return {
+            "id": key,
+            "event_id": m.id,
             "type": m.type,
             "source": m.source,
             "correlationid": m.correlationid,
-            "status": status(m.id),
+            "status": status,
             "size": len(m.envelope),
             "envelope": m.envelope,
             "received_at": now,
             "updated_at": now,
         }
-        for m in first.values()
-    ]
-    jobs: list[Job] = []
-    with engine.begin() as conn:
+
+    inserted: dict[tuple[str, str], str] = {}
+    held: dict[tuple[str, str], str] = {}
+    todo = {(m.source, m.id): m.id for m in items}
+    for attempt in ("id", "derived"):
+        if not todo:
+            break
         stmt = _insert(conn, messages).on_conflict_do_nothing(index_elements=["id"])
-        inserted = {r[0] for r in conn.execute(stmt.returning(messages.c.id), rows)}
-        if inserted:
-            fresh = [i for i in first if i in inserted]
-            routed = [plan_of[i] for i in fresh if i in plan_of]
-            jobs = _create_deliveries(conn, routed, {i: first[i].envelope for i in fresh}, now)
-            trace = [Hop(i, "accepted") for i in fresh] + [h for p in routed for h in p.hops]
-            conn.execute(hops.insert(), _hop_rows(trace, now))
-            if on_stored is not None:
-                on_stored(conn, [first[i] for i in fresh])
-            stored = [(i, first[i].source, first[i].type, first[i].envelope) for i in fresh]
-            audit.accepted(conn, stored)  # last: the chain's lock is held until the commit
-        others = [i for i in first if i not in inserted]
-        owner: dict[str, str] = {}
-        if others:
-            q = sa.select(messages.c.id, messages.c.source).where(messages.c.id.in_(others))
-            owner = {r.id: r.source for r in conn.execute(q)}
-    result: list[str] = []
-    seen: set[str] = set()
-    for item in items:
-        if item.id in inserted and item.id not in seen:
-            result.append("new")
-        else:
-            src = owner.get(item.id) or first[item.id].source
-            result.append("duplicate" if src == item.source else "conflict")
-        seen.add(item.id)
-    return result, jobs
+        rows = [row(m, todo[(m.source, m.id)]) for m in items if (m.source, m.id) in todo]
+        returned = stmt.returning(messages.c.id, messages.c.source, messages.c.event_id)
+        for r in conn.execute(returned, rows):
+            inserted[(r.source, r.event_id)] = r.id
+        left = {e: k for e, k in todo.items() if e not in inserted}
+        todo = {}
+        if not left:
+            break
+        q = sa.select(messages.c.id, messages.c.source, messages.c.envelope).where(
+            messages.c.id.in_(list(left.values()))
+        )
+        owners = {r.id: (r.source, r.envelope) for r in conn.execute(q)}
+        for (source, event_id), key in left.items():
+            owner, envelope = owners.get(key, (None, ""))
+            if owner == source:
+                held[(source, event_id)] = envelope
+            elif owner is not None and attempt == "id":
+                todo[(source, event_id)] = derived_key(source, event_id)
+            else:  # rows are never deleted; a hash collision of derived keys
+                raise RuntimeError(f"no key free for event {event_id!r} of {source!r}")
+    return inserted, held
 
 
 def _create_deliveries(

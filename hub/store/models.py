@@ -62,7 +62,12 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    # The hub's key of the message (deliveries, hops, DocId): the event's id, or,
+    # when another source already holds that id, `<id>@<hash of source and id>`
+    # (hub/store/messages.py, `derived_key`). An event is its (source, event_id).
     sa.Column("id", sa.String(128), nullable=False, unique=True),
+    # The event's own id; NULL on rows stored before 0013, whose id is the event's.
+    sa.Column("event_id", sa.String(128), nullable=True, index=True),
     sa.Column("type", sa.String(128), nullable=False, index=True),
     sa.Column("source", sa.String(128), nullable=False, index=True),
     sa.Column("correlationid", sa.String(128), nullable=True, index=True),

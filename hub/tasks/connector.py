@@ -38,6 +38,7 @@ from hub.config import System
 from hub.connectors.base import OutboundRequest, Receipt
 from hub.errors import Rejected, Transient
 from hub.store.db import Database
+from hub.store.messages import stored_key
 from hub.store.models import utcnow
 from hub.tasks.apply import Outcome, apply
 from hub.tasks.status import Clock, Platform
@@ -111,4 +112,5 @@ def _apply(
     engine: sa.Engine, message_id: str, event: Mapping[str, Any], platform: Platform
 ) -> Outcome:
     with engine.begin() as conn:
-        return apply(conn, message_id, event, platform)
+        key = stored_key(conn, str(event.get("source", "")), message_id)
+        return apply(conn, key, event, platform)

@@ -26,7 +26,7 @@ from hub.connectors.government_office import (
     progress_native,
     to_event_data,
 )
-from hub.errors import Forbidden, Rejected, Transient
+from hub.errors import Conflict, Forbidden, Rejected, Transient
 from hub.schema import SCHEMAS, Schema
 from hub.store import cursors
 from hub.store.db import Database
@@ -446,6 +446,26 @@ def test_a_missing_right_stops_the_round_instead_of_losing_directives(
         poll(poller)
     assert json.loads(cursors.load(db.engine, poller.cursor_name) or "")["seq"] == 1
     assert poll(GovernmentOfficePoller(office_system(office.url), db, hub.accept)) == [4]
+
+
+def test_a_conflict_stops_the_poller_at_that_change_and_shows_it(
+    office: GovernmentOffice, db: Database
+) -> None:
+    """The hub holds this directive version from the office with other content: passing
+    it would lose one of the two (before: recorded as refused and passed over)."""
+    five_changes(office)
+    hub = Hub()
+    hub.raises[2] = Conflict("id 'gov:NV-2026-000002:v1' was already accepted ...")
+    poller = GovernmentOfficePoller(office_system(office.url), db, hub.accept)
+    with pytest.raises(Conflict):
+        poll(poller)
+    cursor = json.loads(cursors.load(db.engine, poller.cursor_name) or "")
+    assert cursor["seq"] == 1 and cursor["refused"] == []
+    second = event_id_for(office.records.log[1]["MaNhiemVu"], 1)
+    assert (cursor["blocked"]["seq"], cursor["blocked"]["id"]) == (2, second)
+    assert poll(GovernmentOfficePoller(office_system(office.url), db, hub.accept)) == [4]
+    cursor = json.loads(cursors.load(db.engine, poller.cursor_name) or "")
+    assert cursor["seq"] == 5 and "blocked" not in cursor
 
 
 def test_pages_outage_and_run(

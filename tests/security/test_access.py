@@ -35,6 +35,7 @@ outbound, the e-office connector pushes over SOAP, covered by the receive rule.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import os
 import random
@@ -72,6 +73,7 @@ from hub.connectors.edxml import (
     Organization,
     StatusPackage,
     build,
+    event_data,
 )
 from hub.connectors.edxml.model import Code, PromulgationInfo, ResponseFor, SignerInfo
 from hub.errors import ConfigError
@@ -651,6 +653,20 @@ def document(
     signer: str | None = None,
 ) -> bytes:
     """An edXML document package with one attachment (QCVN 102:2016)."""
+    package = document_package(blobs, sender_organ, to, document_id=document_id, signer=signer)
+    return b"".join(build(package, blobs))
+
+
+def document_package(
+    blobs: FileBlobStore,
+    sender_organ: str,
+    to: list[str],
+    *,
+    document_id: str | None = None,
+    signer: str | None = None,
+    business: Business = Business(BusinessDocType.NEW, reason="Văn bản"),
+) -> DocumentPackage:
+    """The package `document` sends, its attachment written to `blobs`."""
     number = next(_numbers)
     with blobs.writer() as w:
         w.write(b"%PDF-1.4 " + str(number).encode() * 500)
@@ -668,22 +684,24 @@ def document(
         subject="V/v triển khai kết nối liên thông văn bản",
         signer=SignerInfo(position="Chánh Văn phòng", full_name=signer) if signer else None,
     )
-    package = DocumentPackage(
-        header=header, business=Business(BusinessDocType.NEW, reason="Văn bản"), attachments=(pdf,)
-    )
-    return b"".join(build(package, blobs))
+    return DocumentPackage(header=header, business=business, attachments=(pdf,))
 
 
 def status(blobs: FileBlobStore, sender_organ: str, answering: str, document_id: str) -> bytes:
     """An edXML status package (01, arrived) on a document `answering` sent."""
-    package = StatusPackage(
+    return b"".join(build(status_package(sender_organ, answering, document_id), blobs))
+
+
+def status_package(
+    sender_organ: str, answering: str, document_id: str, code: str = "01"
+) -> StatusPackage:
+    return StatusPackage(
         from_=Organization(sender_organ, organ_name=f"Cơ quan {sender_organ}"),
-        status_code="01",
+        status_code=code,
         response_for=ResponseFor(organ_id=answering, document_id=document_id),
-        description="Đã đến",
+        description="Đã đến" if code == "01" else "Đã tiếp nhận",
         timestamp=EdDate.of(datetime(2026, 11, 23, 9, 0)),
     )
-    return b"".join(build(package, blobs))
 
 
 def send_edoc(
@@ -741,6 +759,127 @@ def test_send_edoc_refuses_types_and_organisations_not_granted(
     axis_failure(answer, (403,), words)
     assert answer.json()["ErrorCode"] == "FORBIDDEN"
     assert running.store.snapshot() == before  # attachments staged for it are gone too
+
+
+# Document events outside the document axis ------------------------------------------------
+#
+# A document or status event names its organisation in its payload (`sender`, `from`)
+# and its attachments by blob key. Only the document axis (sendEdoc, the national-axis
+# poller) checks the organisation against the caller (Directory.sends_for) and makes the
+# blob keys itself, from bytes the sender sent. So `/api/v1/messages` and `/api/v1/native`
+# refuse document types, whatever organisation or blob the event names.
+
+
+def forged(blobs: FileBlobStore, case: str) -> tuple[str, str, dict[str, Any]]:
+    """(calling system, type, data) of a document event posted as a CloudEvent."""
+    city_doc = f"{CITY},2026/11/23,5/UBND-VP"
+    if case == "status-accepted-as-another-organisation":  # the issue's status 03
+        return CITY_EDOC, STATUS, event_data(status_package(JUSTICE, CITY, city_doc, "03"))[1]
+    if case == "document-as-another-organisation":
+        return CITY_EDOC, SENT, event_data(document_package(blobs, JUSTICE, [CITY]))[1]
+    if case == "revoke-as-another-organisation":
+        revoke = Business(BusinessDocType.REVOKE, document_id=city_doc, reason="Thu hồi")
+        package = document_package(blobs, CITY, [HOME], business=revoke)
+        return JUSTICE_EDOC, SENT, event_data(package)[1]
+    data = event_data(document_package(blobs, CITY, [JUSTICE]))[1]
+    if case == "own-organisation-blob-of-zeros":
+        data["attachments"][0]["blob"] = "0" * 64
+    elif case == "own-organisation-blob-as-a-path":
+        data["attachments"][0]["blob"] = "../../hub.db"
+    return CITY_EDOC, SENT, data
+
+
+FORGED = [
+    "status-accepted-as-another-organisation",
+    "document-as-another-organisation",
+    "revoke-as-another-organisation",
+    "own-organisation-blob-of-zeros",
+    "own-organisation-blob-as-a-path",
+    "own-organisation",
+]
+
+
+@pytest.mark.parametrize("case", FORGED)
+def test_document_events_are_refused_on_the_messages_api(
+    quiet: Callable[[str], Running], tmp_path: Path, case: str
+) -> None:
+    """Before: 202, and the recipient's state changed, the city's getEdoc returned a
+    package `From` Justice, a revocation was pushed, a missing blob broke getEdoc."""
+    running = quiet("city")
+    caller, type_, data = forged(sender_blobs(tmp_path), case)
+    before = running.store.snapshot()
+    with running.client(KEYS[caller]) as c:
+        answer = c.post("/api/v1/messages", json=event(caller, type_, data))
+    problem(answer, 403, type_, "sendEdoc", pointer="/type")
+    assert running.store.snapshot() == before
+
+
+def test_document_events_are_refused_on_the_native_api(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """A CloudEvent system granted document types (the http connector decodes a
+    CloudEvent as is) still sends documents only through the document axis."""
+    doc = city()
+    sample = f"{CITY}:sample"
+    doc["systems"].append(
+        system(sample, "http", ["vn.lgsp.document.*"], [], endpoint=DEAD, api_key="k-sample")
+    )
+    running = start(doc)
+    blobs = sender_blobs(tmp_path)
+    before = running.store.snapshot()
+    with running.client("k-sample") as c:
+        for case in FORGED:
+            _, type_, data = forged(blobs, case)
+            answer = c.post("/api/v1/native", content=orjson.dumps(event(sample, type_, data)))
+            problem(answer, 403, type_, "sendEdoc", pointer="/type")
+    assert running.store.snapshot() == before
+
+
+def test_a_system_cannot_have_another_documents_attachment_streamed_to_it(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """Blob keys are SHA-256 of the bytes: whoever knows a document's hash could name its
+    blob in an event of its own. Before: Justice's document to the archive, naming the
+    blob of the city's attachment to Home Affairs, was accepted, and the archive's getEdoc
+    streamed it the city's bytes (the sender never gets its own message back, so the
+    reader is another system: an accomplice, or any recipient the forger picks)."""
+    running = start(city())
+    blobs = sender_blobs(tmp_path)
+    secret = document_package(blobs, CITY, [HOME])
+    sent = send_edoc(running, KEYS[CITY_EDOC], b"".join(build(secret, blobs)), CITY)
+    assert sent.status_code == 200, sent.text
+    [attachment] = secret.attachments
+    data = event_data(document_package(blobs, JUSTICE, [ARCHIVE]))[1]
+    data["attachments"][0] |= {"sha256": attachment.sha256, "blob": attachment.blob}
+    data["attachments"][0]["size"] = attachment.size
+    with running.client(KEYS[JUSTICE_EDOC]) as c:
+        answer = c.post("/api/v1/messages", json=event(JUSTICE_EDOC, SENT, data))
+    if answer.status_code == 202:  # the hole: show what the recipient is handed
+        wait_until(lambda: listed(running, KEYS[ARCHIVE_EDOC]))
+        [doc_id] = listed(running, KEYS[ARCHIVE_EDOC])
+        got = axis_call(running, KEYS[ARCHIVE_EDOC], "getEdoc", docid=doc_id)
+        package = base64.b64decode(got.json()["data"])
+        stolen = base64.b64encode(blobs.path(attachment.blob).read_bytes())
+        assert stolen not in package, "getEdoc streamed another document's attachment"
+    problem(answer, 403, SENT, "sendEdoc", pointer="/type")
+    assert listed(running, KEYS[ARCHIVE_EDOC]) == []
+
+
+def test_get_edoc_refuses_before_answering_when_an_attachment_is_gone(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    """Before: a 200 started and the connection dropped mid-stream (a row naming a blob
+    that does not exist: stored before the fix above, or a disk lost)."""
+    running = start(city())
+    blobs = sender_blobs(tmp_path)
+    package = document_package(blobs, CITY, [JUSTICE])
+    r = send_edoc(running, KEYS[CITY_EDOC], b"".join(build(package, blobs)), CITY)
+    doc_id = r.json()["DocId"]
+    wait_until(lambda: listed(running, KEYS[JUSTICE_EDOC]) == [doc_id])
+    FileBlobStore(running.store.blobs).path(package.attachments[0].blob).unlink()
+    got = axis_call(running, KEYS[JUSTICE_EDOC], "getEdoc", docid=doc_id)
+    axis_failure(got, (422,), "not in the hub's blob store", "congvan.pdf")
+    assert listed(running, KEYS[JUSTICE_EDOC]) == [doc_id]  # still waiting: nothing lost
 
 
 def test_a_document_is_listed_fetched_and_acknowledged_only_by_its_recipient(
@@ -957,6 +1096,79 @@ def test_the_government_office_poller_stores_only_the_granted_directive_types(
         # The refused change is not skipped either: the poller stops there, losing nothing.
         assert running.store.cursor(f"government_office:{OFFICE}")["seq"] == 2
         assert running.store.messages(id=f"gov:{later}:v1") == []
+    finally:
+        office.stop()
+
+
+def test_an_id_another_system_used_first_is_still_taken_from_its_own_source(
+    start: Callable[..., Running],
+) -> None:
+    """Ids are unique per source. Before: a note with the id the Government Office's
+    poller gives directive 3 made the poller refuse the directive as "already used by
+    another source" and pass it (never stored); a note with a dossier's id made the
+    one-stop system's genuine push fail with 409."""
+    office = GovernmentOffice(keys=(OFFICE_OUTBOUND,)).start()
+    try:
+        running = start(city(Ends(office=office.url, poll=0.1)))
+        third = "gov:NV-2026-000003:v1"  # the simulator numbers directives 1, 2, 3, ...
+        [dossier] = dossier_stream()[:1]
+        dossier_id = f"dossier:{dossier['MaHoSo']}:{dossier['SoThuTuThayDoi']}"
+        with running.client(KEYS[CITY_QLVB]) as c:
+            for squatted in (third, dossier_id):
+                sent = note(CITY_QLVB, [JUSTICE_QLVB]) | {"id": squatted}
+                assert c.post("/api/v1/messages", json=sent).status_code == 202
+        with running.client(KEYS[ONE_STOP]) as c:
+            pushed = c.post("/api/v1/native", content=orjson.dumps([dossier]))
+        assert pushed.status_code == 202, pushed.text
+        assert [i["id"] for i in pushed.json()["items"]] == [dossier_id]
+        ids = [office.create()["MaNhiemVu"] for _ in range(3)]
+        assert f"gov:{ids[2]}:v1" == third
+
+        def directives() -> list[tuple[str, str]]:
+            with running.client(OPS_KEY) as c:
+                found = [
+                    c.get(f"/api/v1/messages/{i}", params={"source": OFFICE})
+                    for i in (f"gov:{d}:v1" for d in ids)
+                ]
+            return [(r.json()["event_id"], r.json()["type"]) for r in found if r.is_success]
+
+        wait_until(lambda: len(directives()) == 3)
+        assert directives() == [(f"gov:{d}:v1", ASSIGNED) for d in ids]
+        cursor = running.store.cursor(f"government_office:{OFFICE}")
+        assert (cursor["seq"], cursor["accepted"], cursor["refused"]) == (3, 3, [])
+        with running.client(OPS_KEY) as c:  # the id alone names two events: not one of them
+            both = c.get(f"/api/v1/messages/{third}")
+            assert both.status_code == 409 and OFFICE in both.json()["detail"], both.text
+            own = c.get(f"/api/v1/messages/{dossier_id}", params={"source": ONE_STOP}).json()
+        assert own["type"] == DOSSIER.format("received") and own["event_id"] == dossier_id
+    finally:
+        office.stop()
+
+
+def test_the_task_platform_takes_an_event_whose_id_another_system_used_first(
+    start: Callable[..., Running],
+) -> None:
+    """The platform's inbox claims the hub's key of an event, not its bare id: the city's
+    steering system assigning a directive under the id the office's poller gives its
+    first directive does not make the platform drop the office's one as a repeat."""
+    office = GovernmentOffice(keys=(OFFICE_OUTBOUND,)).start()
+    try:
+        running = start(city(Ends(office=office.url, poll=0.1)))
+        first = "gov:NV-2026-000001:v1"
+        ours = event(CHIDAO, ASSIGNED, directive(directive_id="CHIDAO-2026-0001"), id=first)
+        with running.client(KEYS[CHIDAO]) as c:
+            assert c.post("/api/v1/messages", json=ours).status_code == 202
+        office.create()
+
+        def applied(source: str) -> str | None:
+            with running.client(OPS_KEY) as c:
+                found = c.get(f"/api/v1/messages/{first}", params={"source": source})
+            hops = found.json()["trace"] if found.is_success else []
+            done = [h["detail"] for h in hops if h["stage"] == "delivered"]
+            return done[0] if done else None
+
+        assert str(wait_until(lambda: applied(CHIDAO))).startswith("applied CHIDAO-2026-0001")
+        assert str(wait_until(lambda: applied(OFFICE))).startswith("applied NV-2026-000001")
     finally:
         office.stop()
 
