@@ -176,7 +176,13 @@ def test_a_dead_letter_is_replayed_after_confirmation_and_shows_delivered(
     assert not sink.delivered_ids()  # nothing happens before the confirmation
     page.get_by_role("button", name="Xác nhận").click()
     page.wait_for_url(re.compile(rf".*/console/messages/{event['id']}$"))
-    wait_until(lambda: event["id"] in sink.delivered_ids())
+    # The sink records the delivery before the hub commits its outcome (the worker
+    # writes outcomes in group commits after the answer): wait for the store, which
+    # the page reads, not for the sink.
+    with hub.client(OPS_KEY) as ops:
+        url = f"/api/v1/messages/{event['id']}"
+        wait_until(lambda: ops.get(url).json()["status"] == "delivered")
+    assert event["id"] in sink.delivered_ids()
     page.reload()
     assert page.get_by_test_id("status").inner_text() == "đã chuyển"
     timeline = page.get_by_test_id("timeline").inner_text()
