@@ -137,6 +137,8 @@ EN: dict[str, str] = {
     "error.not_found": "Nothing here.",
     "error.bad_time": "Not a date and time: {value}",
     "error.bad_status": "Not a message status: {value}",
+    "error.cross_site": "This form was sent from another site; the console refused it. Open the"
+    " console's own page and try again.",
     "status.accepted": "accepted",
     "status.routed": "routed",
     "status.delivered": "delivered",
@@ -275,6 +277,8 @@ VI: dict[str, str] = {
     "error.not_found": "Không có nội dung.",
     "error.bad_time": "Không phải ngày giờ: {value}",
     "error.bad_status": "Không phải trạng thái thông điệp: {value}",
+    "error.cross_site": "Biểu mẫu được gửi từ một trang web khác nên bị từ chối. Hãy mở trang"
+    " của bảng điều khiển và thử lại.",
     "status.accepted": "đã tiếp nhận",
     "status.routed": "đã định tuyến",
     "status.delivered": "đã chuyển",
