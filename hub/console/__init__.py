@@ -31,6 +31,7 @@ from fastapi.templating import Jinja2Templates
 from hub import audit
 from hub.config import Operator
 from hub.console import queries, sessions
+from hub.console.explain import explain, label
 from hub.console.i18n import LANGUAGES, translator
 from hub.console.masking import masked, masked_errors, masked_strings, masked_text
 from hub.logs import redact_url
@@ -61,11 +62,12 @@ class Refused(Exception):
 
 
 def _local(value: Any) -> str:
+    """A time as the console shows every time: Viet Nam time, with its offset."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return str(value.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S"))
+    return str(value.astimezone(LOCAL).isoformat(sep=" ", timespec="seconds"))
 
 
 def _seconds(value: float | None) -> str:
@@ -138,6 +140,8 @@ def install(app: FastAPI, hub: Hub) -> None:
     env.filters["pretty"] = lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode()
     env.filters["json"] = lambda v: orjson.dumps(v).decode()
     env.filters["redact_url"] = redact_url
+    env.globals["explain"] = explain
+    env.globals["label"] = label
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     def lang_of(request: Request) -> str:
@@ -305,8 +309,8 @@ def install(app: FastAPI, hub: Hub) -> None:
         receivers = hub.receivers()
         rows = await hub.db.read(queries.destinations, receivers)
         depths = {d: await hub.transport.depth(hub.queues.name(d)) for d in receivers}
-        since = datetime.now(UTC) - queries.WINDOW
-        traffic = await hub.db.read(queries.routes, hub.config, since)
+        now = datetime.now(UTC)
+        traffic = await hub.db.read(queries.routes, hub.config, now - queries.WINDOW)
         minutes = queries.WINDOW.total_seconds() / 60
         return {
             "accepted_per_min": await hub.db.read(queries.accepted_per_minute),
@@ -321,8 +325,8 @@ def install(app: FastAPI, hub: Hub) -> None:
                 }
                 for name, per in traffic.items()
             ],
-            "series": await hub.db.read(queries.series, receivers),
-            "generated_at": datetime.now(UTC),
+            "series": await hub.db.read(queries.series, receivers, now, LOCAL),
+            "generated_at": now,
         }
 
     @router.get("/overview")
@@ -357,6 +361,7 @@ def install(app: FastAPI, hub: Hub) -> None:
                 "systems": list(hub.config.systems.values()),
                 "health": health,
                 "rows": rows,
+                "states": {d: queries.state(health.get(d), rows.get(d)) for d in receivers},
                 "held": held,
             },
             who=who,
