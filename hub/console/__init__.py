@@ -46,6 +46,7 @@ COOKIE = "lgsp_console"
 LANG_COOKIE = "lgsp_lang"
 LOCAL = timezone(timedelta(hours=7), "UTC+7")  # Viet Nam: no daylight saving
 DeliveryId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+URGENCY = {"never_delivered": 0, "failing": 0, "retrying": 1}  # systems page order
 REPLAY_LIMIT = 10_000  # dead letters one "replay matching" may put back
 
 
@@ -354,14 +355,18 @@ def install(app: FastAPI, hub: Hub) -> None:
             }
         rows = {r.id: r for r in await hub.db.read(queries.destinations, receivers)}
         held = await hub.db.read(paused)
+        states = {d: queries.state(health.get(d), rows.get(d)) for d in receivers}
         return render(
             request,
             "systems.html",
             {
-                "systems": list(hub.config.systems.values()),
+                # What needs a look first: failing, then retrying, then the rest as configured.
+                "systems": sorted(
+                    hub.config.systems.values(), key=lambda s: URGENCY.get(states.get(s.id, ""), 9)
+                ),
                 "health": health,
                 "rows": rows,
-                "states": {d: queries.state(health.get(d), rows.get(d)) for d in receivers},
+                "states": states,
                 "held": held,
             },
             who=who,
