@@ -5,7 +5,8 @@
     .venv/bin/python scripts/console_screenshots.py
 
 Drives Debian's Chromium (/usr/bin/chromium) with Playwright, signed in as the demo
-operator `ops`.
+operator `ops`: each page at a desktop's width, and again at a phone's (390x844,
+`phone-*.png`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ def main() -> None:
         page.goto(f"{args.url}/console/lang/en?next=/console/overview")
         page.screenshot(path=str(args.out / "overview-en.png"), full_page=True)
         page.goto(f"{args.url}/console/lang/vi?next=/console/overview")
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.goto(f"{args.url}/console/login")
+        phone.fill("input[name=name]", "ops")
+        phone.fill("input[name=password]", "demo-ops")
+        phone.click("button[type=submit]")
+        phone.wait_for_url("**/console/overview")
+        for name, path in PAGES:
+            phone.goto(args.url + path)
+            phone.screenshot(path=str(args.out / f"phone-{name}.png"), full_page=True)
+        phone.goto(args.url + "/console/dead-letters")
+        phone.locator("[data-testid=dead-letters] tbody tr a").first.click()
+        phone.screenshot(path=str(args.out / "phone-dead-letter.png"), full_page=True)
         browser.close()
     print(f"screenshots in {args.out}")
 

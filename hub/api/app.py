@@ -25,7 +25,7 @@ from hub.api.limits import BodyLimits
 from hub.api.native import native_router
 from hub.api.systems import systems_router
 from hub.console import REPLAY_LIMIT
-from hub.console.masking import masked
+from hub.console.masking import masked, masked_errors, masked_strings
 from hub.errors import Conflict, FieldError, NotFound, TooLarge, Transient
 from hub.runtime import Hub, Role
 from hub.store import inspect
@@ -194,7 +194,9 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         if found is None:
             raise NotFound(f"no message {message_id!r} visible to {caller.name}")
         if caller.operator and not caller.operator.may("operator"):
-            found["envelope"] = masked(found["envelope"])  # a viewer: personal data hidden
+            # A viewer: personal data hidden, in the payload and in the errors'
+            # free text (a destination's answer may quote the payload).
+            found = masked_errors({**found, "envelope": masked(found["envelope"])})
         return found
 
     @app.get("/api/v1/messages", tags=["messages"])
@@ -238,7 +240,7 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> dict[str, Any]:
-        caller.require_operator("viewer")
+        operator = caller.require_operator("viewer")
         items, next_cursor = await hub.db.read(
             inspect.list_dead_letters,
             destination=destination,
@@ -247,6 +249,8 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
             limit=limit,
             before=cursor,
         )
+        if not operator.may("operator"):
+            items = masked_errors(items)
         return {"items": items, "next_cursor": next_cursor}
 
     @app.post("/api/v1/dead-letters/replay", tags=["dead letters"])
@@ -273,19 +277,21 @@ def create_app(hub: Hub, role: Role = "all") -> FastAPI:
         cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> dict[str, Any]:
         """The audit trail, newest first (operators)."""
-        caller.require_operator("viewer")
+        operator = caller.require_operator("viewer")
         items, next_cursor = await hub.db.read(
             audit.entries, actor=actor, action=action, limit=limit, before=cursor
         )
+        if not operator.may("operator"):  # dead letters' reasons quote destinations
+            items = [{**e, "detail": masked_strings(e["detail"])} for e in items]
         return {"items": items, "next_cursor": next_cursor}
 
     @app.get("/api/v1/dead-letters/{delivery_id}", tags=["dead letters"])
     async def get_dead_letter(delivery_id: RowId, caller: Auth) -> dict[str, Any]:
-        caller.require_operator("viewer")
+        operator = caller.require_operator("viewer")
         found = await hub.db.read(inspect.get_dead_letter, delivery_id)
         if found is None:
             raise NotFound(f"no dead letter {delivery_id}")
-        return found
+        return found if operator.may("operator") else masked_errors(found)
 
     @app.post("/api/v1/dead-letters/{delivery_id}/replay", tags=["dead letters"])
     async def replay(delivery_id: RowId, caller: Auth) -> dict[str, Any]:

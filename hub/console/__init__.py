@@ -15,10 +15,11 @@ and changes nothing; an operator also replays, discards, pauses and resumes.
 from __future__ import annotations
 
 import hmac
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -30,8 +31,9 @@ from fastapi.templating import Jinja2Templates
 from hub import audit
 from hub.config import Operator
 from hub.console import queries, sessions
+from hub.console.explain import explain, label
 from hub.console.i18n import LANGUAGES, translator
-from hub.console.masking import masked
+from hub.console.masking import masked, masked_errors, masked_strings, masked_text
 from hub.logs import redact_url
 from hub.passwords import check_password
 from hub.runtime import Hub
@@ -44,6 +46,7 @@ COOKIE = "lgsp_console"
 LANG_COOKIE = "lgsp_lang"
 LOCAL = timezone(timedelta(hours=7), "UTC+7")  # Viet Nam: no daylight saving
 DeliveryId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+URGENCY = {"never_delivered": 0, "failing": 0, "retrying": 1}  # systems page order
 REPLAY_LIMIT = 10_000  # dead letters one "replay matching" may put back
 
 
@@ -60,11 +63,12 @@ class Refused(Exception):
 
 
 def _local(value: Any) -> str:
+    """A time as the console shows every time: Viet Nam time, with its offset."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return str(value.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S"))
+    return str(value.astimezone(LOCAL).isoformat(sep=" ", timespec="seconds"))
 
 
 def _seconds(value: float | None) -> str:
@@ -99,6 +103,35 @@ def _parse_local(text: str | None) -> datetime | None:
         raise Refused(400, "bad_time", value=text) from exc
 
 
+# Pages show personal data to operators: never kept by a browser or a proxy cache,
+# never framed by another site (clickjacking), scripts and styles from the hub only.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none';"
+    " form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a POST comes from the console's own pages (or from no browser at all).
+
+    Browsers say where a request comes from: `Sec-Fetch-Site` (every current
+    browser), else `Origin`. Either naming another site refuses the form, the
+    sign-in form too, which no session token protects (login CSRF). A client that
+    is no browser sends neither and is not a victim of a forged form.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return origin != "null" and urlsplit(origin).netloc == request.headers.get("host", "")
+
+
 def install(app: FastAPI, hub: Hub) -> None:
     """Mount the console on `app`."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -108,6 +141,8 @@ def install(app: FastAPI, hub: Hub) -> None:
     env.filters["pretty"] = lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode()
     env.filters["json"] = lambda v: orjson.dumps(v).decode()
     env.filters["redact_url"] = redact_url
+    env.globals["explain"] = explain
+    env.globals["label"] = label
     router = APIRouter(prefix="/console", include_in_schema=False)
 
     def lang_of(request: Request) -> str:
@@ -157,6 +192,10 @@ def install(app: FastAPI, hub: Hub) -> None:
             status_code=status,
         )
 
+    def shown(who: tuple[Operator, sessions.Session], value: Any) -> Any:
+        """What a page may show its reader: errors' free text masked for a viewer."""
+        return value if who[0].may("operator") else masked_errors(value)
+
     def see_other(url: str) -> RedirectResponse:
         return RedirectResponse(url, status_code=303)
 
@@ -180,6 +219,18 @@ def install(app: FastAPI, hub: Hub) -> None:
 
     app.add_exception_handler(SignIn, on_sign_in)
     app.add_exception_handler(Refused, on_refused)
+
+    @app.middleware("http")
+    async def guarded(request: Request, call_next: Any) -> Response:
+        if not request.url.path.startswith("/console"):
+            return await call_next(request)  # type: ignore[no-any-return]
+        if request.method == "POST" and not _same_origin(request):
+            return render(request, "error.html", {"key": "cross_site", "values": {}}, status=403)
+        response: Response = await call_next(request)
+        response.headers.update(PAGE_HEADERS)
+        if request.url.path.startswith("/console/static/"):
+            response.headers["Cache-Control"] = "max-age=3600"
+        return response
 
     def _safe_next(target: str | None) -> str:
         # Only back into the console: never an open redirect to another site.
@@ -206,12 +257,13 @@ def install(app: FastAPI, hub: Hub) -> None:
         operator = hub.config.operator(name)
         stored = operator.password_hash if operator else None
         client = {"client": request.client.host if request.client else None}
-        wait = await hub.db.read(sessions.throttled, name)
-        if wait is not None:
-            failed = {"next": target, "throttled": -(-wait // 60), "name": name}
+        attempt = await hub.db.run(sessions.claim, name)  # counted before it is checked
+        if attempt.wait is not None:
+            failed = {"next": target, "throttled": -(-attempt.wait // 60), "name": name}
             page = render(request, "login.html", failed, status=429)
-            page.headers["Retry-After"] = str(wait)
+            page.headers["Retry-After"] = str(attempt.wait)
             return page
+        assert attempt.id is not None
         if not await hub.db.read(lambda _e: check_password(password, stored)):
             actor = sessions.failed_actor(name)
             await hub.db.run(audit.record, actor, sessions.FAILED, None, client)
@@ -219,6 +271,7 @@ def install(app: FastAPI, hub: Hub) -> None:
                 request, "login.html", {"next": target, "failed": True, "name": name}, status=401
             )
         assert operator is not None
+        await hub.db.run(sessions.succeeded, attempt.id)
         token, _session = await hub.db.run(sessions.start, operator.name)
         await hub.db.run(audit.record, f"operator:{operator.name}", "console.sign_in")
         response = see_other(target)
@@ -257,8 +310,8 @@ def install(app: FastAPI, hub: Hub) -> None:
         receivers = hub.receivers()
         rows = await hub.db.read(queries.destinations, receivers)
         depths = {d: await hub.transport.depth(hub.queues.name(d)) for d in receivers}
-        since = datetime.now(UTC) - queries.WINDOW
-        traffic = await hub.db.read(queries.routes, hub.config, since)
+        now = datetime.now(UTC)
+        traffic = await hub.db.read(queries.routes, hub.config, now - queries.WINDOW)
         minutes = queries.WINDOW.total_seconds() / 60
         return {
             "accepted_per_min": await hub.db.read(queries.accepted_per_minute),
@@ -273,8 +326,8 @@ def install(app: FastAPI, hub: Hub) -> None:
                 }
                 for name, per in traffic.items()
             ],
-            "series": await hub.db.read(queries.series, receivers),
-            "generated_at": datetime.now(UTC),
+            "series": await hub.db.read(queries.series, receivers, now, LOCAL),
+            "generated_at": now,
         }
 
     @router.get("/overview")
@@ -295,15 +348,25 @@ def install(app: FastAPI, hub: Hub) -> None:
         who = await signed_in(request)
         receivers = hub.receivers()
         health = await hub.db.read(queries.system_health, receivers)
+        if not who[0].may("operator"):
+            health = {
+                k: replace(h, last_error=h.last_error and masked_text(h.last_error))
+                for k, h in health.items()
+            }
         rows = {r.id: r for r in await hub.db.read(queries.destinations, receivers)}
         held = await hub.db.read(paused)
+        states = {d: queries.state(health.get(d), rows.get(d)) for d in receivers}
         return render(
             request,
             "systems.html",
             {
-                "systems": list(hub.config.systems.values()),
+                # What needs a look first: failing, then retrying, then the rest as configured.
+                "systems": sorted(
+                    hub.config.systems.values(), key=lambda s: URGENCY.get(states.get(s.id, ""), 9)
+                ),
                 "health": health,
                 "rows": rows,
+                "states": states,
                 "held": held,
             },
             who=who,
@@ -421,7 +484,7 @@ def install(app: FastAPI, hub: Hub) -> None:
         return render(
             request,
             "message.html",
-            {"m": found, "envelope": envelope, "masked": viewer},
+            {"m": shown(who, found), "envelope": envelope, "masked": viewer},
             who=who,
         )
 
@@ -449,7 +512,7 @@ def install(app: FastAPI, hub: Hub) -> None:
             "dead_letters.html",
             {
                 "f": f,
-                "items": items,
+                "items": shown(who, items),
                 "more": more,
                 "query": urlencode({k: v for k, v in f.items() if v}),
                 "systems": sorted(hub.receivers()),
@@ -503,7 +566,7 @@ def install(app: FastAPI, hub: Hub) -> None:
         found = await hub.db.read(inspect.get_dead_letter, delivery_id)
         if found is None:
             raise Refused(404, "no_dead_letter", id=delivery_id)
-        return render(request, "dead_letter.html", {"d": found}, who=who)
+        return render(request, "dead_letter.html", {"d": shown(who, found)}, who=who)
 
     @router.get("/dead-letters/{delivery_id}/{action}")
     async def confirm_dead_letter(
@@ -576,6 +639,8 @@ def install(app: FastAPI, hub: Hub) -> None:
             limit=100,
             before=_cursor(cursor),
         )
+        if not who[0].may("operator"):  # dead letters' reasons quote destinations
+            items = [{**e, "detail": masked_strings(e["detail"])} for e in items]
         return render(
             request,
             "audit.html",

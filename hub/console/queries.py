@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -131,9 +131,9 @@ def routes(engine: sa.Engine, config: HubConfig, since: datetime) -> dict[str, d
     return traffic
 
 
-def series(engine: sa.Engine, ids: Iterable[str]) -> dict[str, Any]:
-    """Per minute over the last hour: messages accepted, deliveries made, failed tries."""
-    now = utcnow()
+def series(engine: sa.Engine, ids: Iterable[str], now: datetime, zone: tzinfo) -> dict[str, Any]:
+    """Per minute over the hour before `now`: messages accepted, deliveries made, failed
+    tries; `minutes` labels them in `zone` (the store groups by UTC minute)."""
     since = now - HOUR
     dialect = engine.dialect.name
     start = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -176,7 +176,9 @@ def series(engine: sa.Engine, ids: Iterable[str]) -> dict[str, Any]:
                 ),
             )
     return {
-        "minutes": [x[-5:] for x in minutes],
+        "minutes": [
+            (start + timedelta(minutes=i)).astimezone(zone).strftime("%H:%M") for i in range(60)
+        ],
         **{k: [v.get(x, 0) for x in minutes] for k, v in counts.items()},
     }
 
@@ -217,3 +219,18 @@ def system_health(engine: sa.Engine, ids: Iterable[str]) -> dict[str, SystemHeal
                 ok, failed.at if failed else None, failed.detail if failed else None
             )
     return out
+
+
+def state(health: SystemHealth | None, row: Destination | None) -> str:
+    """What a destination's deliveries say about it now (paused aside): the key of
+    `state.*`. Failing when its latest outcome is a failure (a failed try or a dead
+    letter newer than its last delivery), whatever is still queued for it."""
+    if health is None or (health.last_success is None and health.last_error_at is None):
+        return "idle"
+    if health.last_error_at is not None and (
+        health.last_success is None or health.last_error_at > health.last_success
+    ):
+        return "never_delivered" if health.last_success is None else "failing"
+    if row is not None and row.retrying:
+        return "retrying"
+    return "ok"

@@ -16,16 +16,20 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from hub.store.models import audit, console_sessions, utcnow
+from hub.store.models import console_sessions, sign_in_attempts, utcnow
 
 LIFETIME = timedelta(hours=8)
 # Sign-in throttling: after FAILURES wrong passwords for one name within WINDOW,
 # that name cannot sign in (even with the right password) until the oldest of
-# them is WINDOW old. The failures are the audit trail's, so every replica counts
-# the same ones; a guesser gets 5 tries per name per 15 minutes.
+# them is WINDOW old; a guesser gets 5 tries per name per 15 minutes. Each attempt
+# is claimed in the store before its password is checked (`claim`) and counts as
+# failed until the password proved right (`succeeded`), so thirty guesses sent
+# at once are counted as they start: five are checked, the rest refused. The
+# audit trail still records every failure, with where it came from.
 FAILURES = 5
 FAILED = "console.sign_in_failed"  # the audit trail's action of a wrong password
 WINDOW = timedelta(minutes=15)
+CLAIM_LOCK = 0x4C475349  # "LGSI": advisory locks of sign-in claims, one per name
 
 
 @dataclass(frozen=True)
@@ -72,24 +76,53 @@ def end(engine: sa.Engine, token: str) -> None:
         conn.execute(console_sessions.delete().where(console_sessions.c.token_hash == _hash(token)))
 
 
-def throttled(engine: sa.Engine, name: str) -> int | None:
-    """Seconds until `name` may try to sign in again, or None when it may now."""
-    since = utcnow() - WINDOW
-    q = (
-        sa.select(audit.c.at)
-        .where(
-            audit.c.actor == failed_actor(name),
-            audit.c.action == FAILED,
-            audit.c.at >= since,
+@dataclass(frozen=True)
+class Claim:
+    """One sign-in attempt: `id` to settle it once checked, or `wait` seconds refused."""
+
+    id: int | None
+    wait: int | None
+
+
+def claim(engine: sa.Engine, name: str) -> Claim:
+    """Count `name`'s recent failed attempts and, under the limit, claim one more.
+
+    Count and claim are one step for every process of the fleet: on PostgreSQL an
+    advisory lock per name makes claims for one name take turns; on SQLite the
+    DELETE that opens the transaction takes the database's write lock before the
+    count is read.
+    """
+    name, now = name[:100], utcnow()
+    attempts = sign_in_attempts.c
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            key = sa.func.hashtext(name)
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK, key)))
+        conn.execute(sign_in_attempts.delete().where(attempts.at < now - WINDOW))
+        recent = (
+            conn.execute(
+                sa.select(attempts.at)
+                .where(attempts.name == name, attempts.at >= now - WINDOW, ~attempts.succeeded)
+                .order_by(attempts.at.desc())
+                .limit(FAILURES)
+            )
+            .scalars()
+            .all()
         )
-        .order_by(audit.c.at.desc())
-        .limit(FAILURES)
-    )
-    with engine.connect() as conn:
-        recent = conn.execute(q).scalars().all()
-    if len(recent) < FAILURES:
-        return None
-    return max(1, int((recent[-1] + WINDOW - utcnow()).total_seconds()) + 1)
+        if len(recent) >= FAILURES:
+            return Claim(None, max(1, int((recent[-1] + WINDOW - now).total_seconds()) + 1))
+        new = conn.execute(
+            sign_in_attempts.insert().values(name=name, at=now).returning(attempts.id)
+        ).scalar_one()
+    return Claim(int(new), None)
+
+
+def succeeded(engine: sa.Engine, attempt: int) -> None:
+    """The attempt's password was right: it no longer counts against its name."""
+    with engine.begin() as conn:
+        conn.execute(
+            sign_in_attempts.update().where(sign_in_attempts.c.id == attempt).values(succeeded=True)
+        )
 
 
 def failed_actor(name: str) -> str:

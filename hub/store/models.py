@@ -217,6 +217,19 @@ console_sessions = sa.Table(
     sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False, index=True),
 )
 
+# Console sign-in attempts, claimed before the password is checked (hub/console/
+# sessions.py): an attempt counts as failed until its password proved right, so
+# parallel guesses are counted as they start, not as they end.
+sign_in_attempts = sa.Table(
+    "sign_in_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("at", UTCDateTime(timezone=True), nullable=False),
+    sa.Column("succeeded", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Index("ix_sign_in_attempts_name_at", "name", "at"),
+)
+
 # API keys the hub issued (`hub systems rotate-key`): a salted SHA-256 of the secret
 # only (hub/keys.py); a system has at most two not retired.
 system_keys = sa.Table(

@@ -51,3 +51,27 @@ def test_translator_fills_values_and_falls_back() -> None:
     assert _("dead.replayed", n=3) == "Đã gửi lại 3 thư lỗi."
     assert translator("en")("dead.replayed", n=3) == "3 dead letters replayed."
     assert _("no.such.key") == "no.such.key"
+
+
+HUB = TEMPLATES.parents[1]
+
+
+def written_stages() -> set[str]:
+    """Every trace stage the hub's code writes, read from its source."""
+    found: set[str] = set()
+    for path in HUB.rglob("*.py"):
+        text = path.read_text("utf-8")
+        found |= set(re.findall(r"Hop\(\s*[\w.]+,\s*\"(\w+)\"", text))
+        found |= set(re.findall(r"\bstage=\"(\w+)\"", text))
+        for mapping in re.findall(r"\bstage = \{([^}]*)\}", text):  # status -> stage
+            found |= set(re.findall(r":\s*\"(\w+)\"", mapping))
+        for chosen in re.findall(r"\bstage = \"(\w+)\" if .+ else \"(\w+)\"", text):
+            found |= set(chosen)
+    return found
+
+
+def test_every_stage_the_hub_writes_reads_in_both_languages() -> None:
+    stages = written_stages()
+    assert {"accepted", "routed", "refused", "replayed", "dead_lettered"} <= stages
+    for stage in stages:
+        assert f"stage.{stage}" in VI and f"stage.{stage}" in EN, stage
