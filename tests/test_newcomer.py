@@ -215,3 +215,71 @@ def test_the_server_log_warns_when_deliveries_die(tmp_path: Path) -> None:
             hub.stop()
     assert 1 <= len(lines) < 30
     assert any(i in lines[0] for i in ids) and DEST_A in lines[0] and "400" in lines[0]
+
+
+SAMPLES = REPO.parent / "shared" / "reference" / "edxml" / "vpcp-sdk-samples"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared (the reference samples) is absent")
+def test_the_readmes_edxml_walk_through_shows_status_01(tmp_path: Path) -> None:
+    """The README's edXML commands, run by bash against `hub serve` on the embedded
+    default with the demo config: the document is filed by the recipient's e-office and
+    the status package it answers, fetched as the README fetches it, says 01."""
+    block = readme_block("Send an official document (edXML")
+    port = free_port()
+    block = block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    send, rest = block.split("curl -s http://127.0.0.1:9103/_eoffice/received")
+    rest = "curl -s http://127.0.0.1:9103/_eoffice/received" + rest
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env |= {
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+        "HUB_BLOB_DIR": str(tmp_path / "blobs"),
+        "HUB_PORT": str(port),
+        "HUB_LOG_LEVEL": "warning",
+    }
+    log = open(tmp_path / "hub.log", "wb")  # noqa: SIM115 - the child owns it
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def ready() -> bool:
+            assert hub.poll() is None, (tmp_path / "hub.log").read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=60, interval=0.2)
+
+        def bash(script: str) -> str:
+            done = subprocess.run(
+                ["bash", "-c", "set -eo pipefail\n" + script],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        sent = orjson.loads(bash(send))
+        assert sent["status"] == "OK" and sent["DocId"], sent
+
+        def answered() -> bool:
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/edoc/getReceivedEdocList",
+                headers={"authorization": "Bearer demo-key-sample", "messagetype": "status"},
+            )
+            return bool(r.json().get("data"))
+
+        wait_until(answered, timeout=30, interval=0.2)
+        out = bash(rest)
+        assert "<edXML:StatusCode>01</edXML:StatusCode>" in out, out
+    finally:
+        hub.terminate()
+        hub.wait(timeout=45)
